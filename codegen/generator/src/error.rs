@@ -1,0 +1,26 @@
+//! The generator's error type.
+
+use std::path::PathBuf;
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The `.proto` files did not compile.
+    #[error("compiling protos failed: {0}")]
+    Protos(#[from] protox::Error),
+    /// prost could not generate code for them.
+    #[error("generating messages failed: {0}")]
+    Prost(#[source] std::io::Error),
+    /// Generated Rust did not parse, which is a generator bug.
+    #[error("generated code for {file} does not parse: {source}")]
+    Parse {
+        /// The output file being formatted.
+        file: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: syn::Error,
+    },
+    /// A feature of the protos the generator does not support.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+}

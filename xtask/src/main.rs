@@ -1,0 +1,114 @@
+//! Developer entry points. Run `cargo xtask --help`.
+
+mod lock;
+mod regen;
+mod vendor;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Developer tasks of the ctrd workspace.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Fetch the pinned upstream protos into proto/upstream and verify their hashes.
+    Vendor {
+        /// Re-pin proto/vendor.lock to the versions published now.
+        #[arg(long)]
+        update: bool,
+        /// Take the files from a local containerd source tree instead of Debian.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+    /// Regenerate generated/ from the vendored protos.
+    Regen {
+        /// Only check that generated/ is current; fail with the command to run if not.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// Errors of the developer tasks.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lock file is malformed.
+    #[error("{path}: {message}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The pinned versions are no longer published and differ from what is.
+    #[error("{0}")]
+    Unpublished(String),
+    /// The checked-in generated code is stale.
+    #[error("{0}")]
+    Drift(String),
+    /// The generator failed.
+    #[error("generator: {0}")]
+    Codegen(#[source] ctrd_codegen::Error),
+    /// Anything else, with its explanation.
+    #[error("{0}")]
+    Message(String),
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Exit status for "the pinned upstream version is gone": CI reports it without failing.
+const EXIT_UNPUBLISHED: u8 = 3;
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Vendor { update, from } => vendor::run(&vendor::Options { update, from }),
+        Task::Regen { check } => regen::run(if check {
+            regen::Mode::Check
+        } else {
+            regen::Mode::Write
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ Error::Unpublished(_)) => {
+            eprintln!("xtask: {e}");
+            ExitCode::from(EXIT_UNPUBLISHED)
+        }
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask regen`: rewrite `generated/` from the vendored protos, or check it is current.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::lock::{self, Lock};
+use crate::vendor::{LOCK_FILE, UPSTREAM_DIR};
+use crate::{Error, repo_root};
+
+/// The command that rewrites the generated crate, named in headers and drift messages.
+pub const COMMAND: &str = "cargo xtask regen";
+/// Where the generated crate lives, relative to the repository root.
+pub const OUTPUT_DIR: &str = "generated/api";
+/// Protos we wrote ourselves, for imports no package carries.
+pub const EXTRA_DIR: &str = "proto/extra";
+
+/// Whether to write the generated files or only compare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Rewrite files that differ and remove stale ones.
+    Write,
+    /// Fail, naming the command to run, if anything differs.
+    Check,
+}
+
+/// Generates the bindings and writes or checks them.
+pub fn run(mode: Mode) -> Result<(), Error> {
+    let root = repo_root();
+    let files = generate(&root)?;
+    let out_dir = root.join(OUTPUT_DIR);
+    let existing: BTreeSet<PathBuf> = walk(&out_dir)?.into_iter().collect();
+    let produced: BTreeSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+
+    let mut drift = Vec::new();
+    for file in &files {
+        let path = out_dir.join(&file.path);
+        let current = std::fs::read_to_string(&path).ok();
+        if current.as_deref() == Some(file.contents.as_str()) {
+            continue;
+        }
+        match mode {
+            Mode::Check => drift.push(format!(
+                "{} {}",
+                if current.is_some() {
+                    "differs:"
+                } else {
+                    "missing:"
+                },
+                file.path.display()
+            )),
+            Mode::Write => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                std::fs::write(&path, &file.contents).map_err(|e| Error::io(&path, e))?;
+                println!("regen: wrote {OUTPUT_DIR}/{}", file.path.display());
+            }
+        }
+    }
+    for stale in existing.difference(&produced) {
+        match mode {
+            Mode::Check => drift.push(format!("stale: {}", stale.display())),
+            Mode::Write => {
+                let path = out_dir.join(stale);
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                println!("regen: removed {OUTPUT_DIR}/{}", stale.display());
+            }
+        }
+    }
+    if !drift.is_empty() {
+        return Err(Error::Drift(format!(
+            "{OUTPUT_DIR} is not what the generator produces now:\n  {}\nrun `{COMMAND}` and commit the result",
+            drift.join("\n  ")
+        )));
+    }
+    if mode == Mode::Check {
+        println!("regen: {OUTPUT_DIR} is up to date ({} files)", files.len());
+    }
+    Ok(())
+}
+
+/// Runs the generator over the vendored and extra protos.
+pub fn generate(root: &Path) -> Result<Vec<ctrd_codegen::OutputFile>, Error> {
+    let lock = Lock::read(&root.join(LOCK_FILE))?;
+    let upstream = root.join(UPSTREAM_DIR);
+    let extra = root.join(EXTRA_DIR);
+    if let Some(missing) = lock.paths().find(|p| !upstream.join(p).is_file()) {
+        return Err(Error::Message(format!(
+            "{UPSTREAM_DIR}/{missing} is missing: run `cargo xtask vendor` first"
+        )));
+    }
+    let mut files: Vec<String> = lock.paths().map(str::to_owned).collect();
+    files.extend(
+        lock::find_protos(&extra)?
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned()),
+    );
+    let input = ctrd_codegen::Input {
+        includes: vec![upstream, extra],
+        files,
+        command: COMMAND.to_owned(),
+    };
+    ctrd_codegen::generate(&input).map_err(Error::Codegen)
+}
+
+/// Every file below `dir`, relative to it.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    fn visit(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let path = entry.path();
+            if path.is_dir() {
+                visit(base, &path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(base) {
+                out.push(rel.to_owned());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    if dir.is_dir() {
+        visit(dir, dir, &mut out)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The checked-in bindings are what the generator produces from the pinned protos.
+    #[test]
+    fn generated_code_is_current() {
+        if let Err(e) = super::run(super::Mode::Check) {
+            panic!("{e}");
+        }
+    }
+}
