@@ -63,11 +63,11 @@ fn flavour(service: &Service, transport: Transport) -> TokenStream {
     } else {
         "Synchronous"
     };
-    let module_doc = format!("{flavour_doc} ttrpc server and client of `{full_name}`.");
-    let trait_doc = format!("Server side of `{full_name}`: one method per RPC.");
-    let client_doc = format!("Client of `{full_name}`.");
+    let module_doc = format!(" {flavour_doc} ttrpc server and client of `{full_name}`.");
+    let trait_doc = format!(" Server side of `{full_name}`: one method per RPC.");
+    let client_doc = format!(" Client of `{full_name}`.");
     let create_doc = format!(
-        "Dispatch table of `{full_name}` for `{}Server::register_service`.",
+        " Dispatch table of `{full_name}` for `{}Server::register_service`.",
         if is_async {
             "ttrpc::r#async::"
         } else {
@@ -214,5 +214,5 @@ fn flavour(service: &Service, transport: Transport) -> TokenStream {
 }
 
 fn rpc_doc(full_name: &str, m: &Method) -> String {
-    format!("RPC `{full_name}.{}`.", m.proto_name)
+    format!(" RPC `{full_name}.{}`.", m.proto_name)
 }

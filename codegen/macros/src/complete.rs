@@ -81,10 +81,12 @@ pub fn expand(input: Input) -> syn::Result<TokenStream> {
     }
 
     if meta.transport == Transport::Tonic
-        && !item
-            .attrs
-            .iter()
-            .any(|a| a.path().segments.last().is_some_and(|s| s.ident == "async_trait"))
+        && !item.attrs.iter().any(|a| {
+            a.path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "async_trait")
+        })
     {
         item.attrs
             .push(syn::parse_quote!(#[#krate::__private::tonic::async_trait]));
@@ -224,9 +226,8 @@ fn registration(
         }
         Transport::TtrpcAsync => {
             let ttrpc = quote!(#krate::__private::ttrpc);
-            let doc = format!(
-                "The service `{service}` for `ttrpc::r#async::Server::register_service`."
-            );
+            let doc =
+                format!("The service `{service}` for `ttrpc::r#async::Server::register_service`.");
             quote! {
                 #[doc = #doc]
                 pub fn #method(self) -> ::std::collections::HashMap<

@@ -321,115 +321,115 @@ pub struct ResumeRequest {
     /// Field `containerd.task.v2.ResumeRequest.id`.
     pub id: ::prost::alloc::string::String,
 }
-///Synchronous ttrpc server and client of `containerd.task.v2.Task`.
+/// Synchronous ttrpc server and client of `containerd.task.v2.Task`.
 #[cfg(feature = "ttrpc")]
 pub mod task_ttrpc {
-    ///Server side of `containerd.task.v2.Task`: one method per RPC.
+    /// Server side of `containerd.task.v2.Task`: one method per RPC.
     pub trait Task: Send + Sync + 'static {
-        ///RPC `containerd.task.v2.Task.State`.
+        /// RPC `containerd.task.v2.Task.State`.
         fn state(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::StateRequest,
         ) -> ::ttrpc::Result<super::StateResponse>;
-        ///RPC `containerd.task.v2.Task.Create`.
+        /// RPC `containerd.task.v2.Task.Create`.
         fn create(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::CreateTaskRequest,
         ) -> ::ttrpc::Result<super::CreateTaskResponse>;
-        ///RPC `containerd.task.v2.Task.Start`.
+        /// RPC `containerd.task.v2.Task.Start`.
         fn start(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::StartRequest,
         ) -> ::ttrpc::Result<super::StartResponse>;
-        ///RPC `containerd.task.v2.Task.Delete`.
+        /// RPC `containerd.task.v2.Task.Delete`.
         fn delete(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::DeleteRequest,
         ) -> ::ttrpc::Result<super::DeleteResponse>;
-        ///RPC `containerd.task.v2.Task.Pids`.
+        /// RPC `containerd.task.v2.Task.Pids`.
         fn pids(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::PidsRequest,
         ) -> ::ttrpc::Result<super::PidsResponse>;
-        ///RPC `containerd.task.v2.Task.Pause`.
+        /// RPC `containerd.task.v2.Task.Pause`.
         fn pause(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::PauseRequest,
         ) -> ::ttrpc::Result<()>;
-        ///RPC `containerd.task.v2.Task.Resume`.
+        /// RPC `containerd.task.v2.Task.Resume`.
         fn resume(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::ResumeRequest,
         ) -> ::ttrpc::Result<()>;
-        ///RPC `containerd.task.v2.Task.Checkpoint`.
+        /// RPC `containerd.task.v2.Task.Checkpoint`.
         fn checkpoint(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::CheckpointTaskRequest,
         ) -> ::ttrpc::Result<()>;
-        ///RPC `containerd.task.v2.Task.Kill`.
+        /// RPC `containerd.task.v2.Task.Kill`.
         fn kill(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::KillRequest,
         ) -> ::ttrpc::Result<()>;
-        ///RPC `containerd.task.v2.Task.Exec`.
+        /// RPC `containerd.task.v2.Task.Exec`.
         fn exec(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::ExecProcessRequest,
         ) -> ::ttrpc::Result<()>;
-        ///RPC `containerd.task.v2.Task.ResizePty`.
+        /// RPC `containerd.task.v2.Task.ResizePty`.
         fn resize_pty(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::ResizePtyRequest,
         ) -> ::ttrpc::Result<()>;
-        ///RPC `containerd.task.v2.Task.CloseIO`.
+        /// RPC `containerd.task.v2.Task.CloseIO`.
         fn close_io(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::CloseIoRequest,
         ) -> ::ttrpc::Result<()>;
-        ///RPC `containerd.task.v2.Task.Update`.
+        /// RPC `containerd.task.v2.Task.Update`.
         fn update(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::UpdateTaskRequest,
         ) -> ::ttrpc::Result<()>;
-        ///RPC `containerd.task.v2.Task.Wait`.
+        /// RPC `containerd.task.v2.Task.Wait`.
         fn wait(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::WaitRequest,
         ) -> ::ttrpc::Result<super::WaitResponse>;
-        ///RPC `containerd.task.v2.Task.Stats`.
+        /// RPC `containerd.task.v2.Task.Stats`.
         fn stats(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::StatsRequest,
         ) -> ::ttrpc::Result<super::StatsResponse>;
-        ///RPC `containerd.task.v2.Task.Connect`.
+        /// RPC `containerd.task.v2.Task.Connect`.
         fn connect(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::ConnectRequest,
         ) -> ::ttrpc::Result<super::ConnectResponse>;
-        ///RPC `containerd.task.v2.Task.Shutdown`.
+        /// RPC `containerd.task.v2.Task.Shutdown`.
         fn shutdown(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::ShutdownRequest,
         ) -> ::ttrpc::Result<()>;
     }
-    ///Dispatch table of `containerd.task.v2.Task` for `ttrpc::Server::register_service`.
+    /// Dispatch table of `containerd.task.v2.Task` for `ttrpc::Server::register_service`.
     pub fn create_task<S: Task + ?Sized>(
         service: ::std::sync::Arc<S>,
     ) -> ::std::collections::HashMap<
@@ -612,7 +612,7 @@ pub mod task_ttrpc {
         }
         methods
     }
-    ///Client of `containerd.task.v2.Task`.
+    /// Client of `containerd.task.v2.Task`.
     #[derive(Clone)]
     pub struct TaskClient {
         inner: ::ttrpc::Client,
@@ -622,7 +622,7 @@ pub mod task_ttrpc {
         pub fn new(inner: ::ttrpc::Client) -> Self {
             Self { inner }
         }
-        ///RPC `containerd.task.v2.Task.State`.
+        /// RPC `containerd.task.v2.Task.State`.
         pub fn state(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -636,7 +636,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Create`.
+        /// RPC `containerd.task.v2.Task.Create`.
         pub fn create(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -650,7 +650,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Start`.
+        /// RPC `containerd.task.v2.Task.Start`.
         pub fn start(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -664,7 +664,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Delete`.
+        /// RPC `containerd.task.v2.Task.Delete`.
         pub fn delete(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -678,7 +678,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Pids`.
+        /// RPC `containerd.task.v2.Task.Pids`.
         pub fn pids(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -692,7 +692,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Pause`.
+        /// RPC `containerd.task.v2.Task.Pause`.
         pub fn pause(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -706,7 +706,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Resume`.
+        /// RPC `containerd.task.v2.Task.Resume`.
         pub fn resume(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -720,7 +720,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Checkpoint`.
+        /// RPC `containerd.task.v2.Task.Checkpoint`.
         pub fn checkpoint(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -734,7 +734,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Kill`.
+        /// RPC `containerd.task.v2.Task.Kill`.
         pub fn kill(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -748,7 +748,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Exec`.
+        /// RPC `containerd.task.v2.Task.Exec`.
         pub fn exec(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -762,7 +762,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.ResizePty`.
+        /// RPC `containerd.task.v2.Task.ResizePty`.
         pub fn resize_pty(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -776,7 +776,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.CloseIO`.
+        /// RPC `containerd.task.v2.Task.CloseIO`.
         pub fn close_io(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -790,7 +790,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Update`.
+        /// RPC `containerd.task.v2.Task.Update`.
         pub fn update(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -804,7 +804,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Wait`.
+        /// RPC `containerd.task.v2.Task.Wait`.
         pub fn wait(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -818,7 +818,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Stats`.
+        /// RPC `containerd.task.v2.Task.Stats`.
         pub fn stats(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -832,7 +832,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Connect`.
+        /// RPC `containerd.task.v2.Task.Connect`.
         pub fn connect(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -846,7 +846,7 @@ pub mod task_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.task.v2.Task.Shutdown`.
+        /// RPC `containerd.task.v2.Task.Shutdown`.
         pub fn shutdown(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -917,12 +917,12 @@ pub mod task_ttrpc {
         };
     }
 }
-///Asynchronous ttrpc server and client of `containerd.task.v2.Task`.
+/// Asynchronous ttrpc server and client of `containerd.task.v2.Task`.
 #[cfg(feature = "ttrpc-async")]
 pub mod task_ttrpc_async {
-    ///Server side of `containerd.task.v2.Task`: one method per RPC.
+    /// Server side of `containerd.task.v2.Task`: one method per RPC.
     pub trait Task: Send + Sync + 'static {
-        ///RPC `containerd.task.v2.Task.State`.
+        /// RPC `containerd.task.v2.Task.State`.
         fn state(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -930,7 +930,7 @@ pub mod task_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::StateResponse>,
         > + Send;
-        ///RPC `containerd.task.v2.Task.Create`.
+        /// RPC `containerd.task.v2.Task.Create`.
         fn create(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -938,7 +938,7 @@ pub mod task_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::CreateTaskResponse>,
         > + Send;
-        ///RPC `containerd.task.v2.Task.Start`.
+        /// RPC `containerd.task.v2.Task.Start`.
         fn start(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -946,7 +946,7 @@ pub mod task_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::StartResponse>,
         > + Send;
-        ///RPC `containerd.task.v2.Task.Delete`.
+        /// RPC `containerd.task.v2.Task.Delete`.
         fn delete(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -954,7 +954,7 @@ pub mod task_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::DeleteResponse>,
         > + Send;
-        ///RPC `containerd.task.v2.Task.Pids`.
+        /// RPC `containerd.task.v2.Task.Pids`.
         fn pids(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -962,55 +962,55 @@ pub mod task_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::PidsResponse>,
         > + Send;
-        ///RPC `containerd.task.v2.Task.Pause`.
+        /// RPC `containerd.task.v2.Task.Pause`.
         fn pause(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::PauseRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
-        ///RPC `containerd.task.v2.Task.Resume`.
+        /// RPC `containerd.task.v2.Task.Resume`.
         fn resume(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::ResumeRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
-        ///RPC `containerd.task.v2.Task.Checkpoint`.
+        /// RPC `containerd.task.v2.Task.Checkpoint`.
         fn checkpoint(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::CheckpointTaskRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
-        ///RPC `containerd.task.v2.Task.Kill`.
+        /// RPC `containerd.task.v2.Task.Kill`.
         fn kill(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::KillRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
-        ///RPC `containerd.task.v2.Task.Exec`.
+        /// RPC `containerd.task.v2.Task.Exec`.
         fn exec(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::ExecProcessRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
-        ///RPC `containerd.task.v2.Task.ResizePty`.
+        /// RPC `containerd.task.v2.Task.ResizePty`.
         fn resize_pty(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::ResizePtyRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
-        ///RPC `containerd.task.v2.Task.CloseIO`.
+        /// RPC `containerd.task.v2.Task.CloseIO`.
         fn close_io(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::CloseIoRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
-        ///RPC `containerd.task.v2.Task.Update`.
+        /// RPC `containerd.task.v2.Task.Update`.
         fn update(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::UpdateTaskRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
-        ///RPC `containerd.task.v2.Task.Wait`.
+        /// RPC `containerd.task.v2.Task.Wait`.
         fn wait(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -1018,7 +1018,7 @@ pub mod task_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::WaitResponse>,
         > + Send;
-        ///RPC `containerd.task.v2.Task.Stats`.
+        /// RPC `containerd.task.v2.Task.Stats`.
         fn stats(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -1026,7 +1026,7 @@ pub mod task_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::StatsResponse>,
         > + Send;
-        ///RPC `containerd.task.v2.Task.Connect`.
+        /// RPC `containerd.task.v2.Task.Connect`.
         fn connect(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -1034,14 +1034,14 @@ pub mod task_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::ConnectResponse>,
         > + Send;
-        ///RPC `containerd.task.v2.Task.Shutdown`.
+        /// RPC `containerd.task.v2.Task.Shutdown`.
         fn shutdown(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::ShutdownRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
     }
-    ///Dispatch table of `containerd.task.v2.Task` for `ttrpc::r#async::Server::register_service`.
+    /// Dispatch table of `containerd.task.v2.Task` for `ttrpc::r#async::Server::register_service`.
     pub fn create_task<S: Task>(
         service: ::std::sync::Arc<S>,
     ) -> ::std::collections::HashMap<String, ::ttrpc::r#async::Service> {
@@ -1298,7 +1298,7 @@ pub mod task_ttrpc_async {
             );
         services
     }
-    ///Client of `containerd.task.v2.Task`.
+    /// Client of `containerd.task.v2.Task`.
     #[derive(Clone)]
     pub struct TaskClient {
         inner: ::ttrpc::r#async::Client,
@@ -1308,7 +1308,7 @@ pub mod task_ttrpc_async {
         pub fn new(inner: ::ttrpc::r#async::Client) -> Self {
             Self { inner }
         }
-        ///RPC `containerd.task.v2.Task.State`.
+        /// RPC `containerd.task.v2.Task.State`.
         pub async fn state(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1323,7 +1323,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Create`.
+        /// RPC `containerd.task.v2.Task.Create`.
         pub async fn create(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1338,7 +1338,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Start`.
+        /// RPC `containerd.task.v2.Task.Start`.
         pub async fn start(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1353,7 +1353,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Delete`.
+        /// RPC `containerd.task.v2.Task.Delete`.
         pub async fn delete(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1368,7 +1368,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Pids`.
+        /// RPC `containerd.task.v2.Task.Pids`.
         pub async fn pids(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1383,7 +1383,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Pause`.
+        /// RPC `containerd.task.v2.Task.Pause`.
         pub async fn pause(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1398,7 +1398,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Resume`.
+        /// RPC `containerd.task.v2.Task.Resume`.
         pub async fn resume(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1413,7 +1413,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Checkpoint`.
+        /// RPC `containerd.task.v2.Task.Checkpoint`.
         pub async fn checkpoint(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1428,7 +1428,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Kill`.
+        /// RPC `containerd.task.v2.Task.Kill`.
         pub async fn kill(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1443,7 +1443,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Exec`.
+        /// RPC `containerd.task.v2.Task.Exec`.
         pub async fn exec(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1458,7 +1458,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.ResizePty`.
+        /// RPC `containerd.task.v2.Task.ResizePty`.
         pub async fn resize_pty(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1473,7 +1473,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.CloseIO`.
+        /// RPC `containerd.task.v2.Task.CloseIO`.
         pub async fn close_io(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1488,7 +1488,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Update`.
+        /// RPC `containerd.task.v2.Task.Update`.
         pub async fn update(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1503,7 +1503,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Wait`.
+        /// RPC `containerd.task.v2.Task.Wait`.
         pub async fn wait(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1518,7 +1518,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Stats`.
+        /// RPC `containerd.task.v2.Task.Stats`.
         pub async fn stats(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1533,7 +1533,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Connect`.
+        /// RPC `containerd.task.v2.Task.Connect`.
         pub async fn connect(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -1548,7 +1548,7 @@ pub mod task_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.task.v2.Task.Shutdown`.
+        /// RPC `containerd.task.v2.Task.Shutdown`.
         pub async fn shutdown(
             &self,
             ctx: ::ttrpc::context::Context,

@@ -179,67 +179,67 @@ pub struct SandboxMetricsResponse {
     /// Field `containerd.runtime.sandbox.v1.SandboxMetricsResponse.metrics`.
     pub metrics: ::core::option::Option<super::super::super::types::Metric>,
 }
-///Synchronous ttrpc server and client of `containerd.runtime.sandbox.v1.Sandbox`.
+/// Synchronous ttrpc server and client of `containerd.runtime.sandbox.v1.Sandbox`.
 #[cfg(feature = "ttrpc")]
 pub mod sandbox_ttrpc {
-    ///Server side of `containerd.runtime.sandbox.v1.Sandbox`: one method per RPC.
+    /// Server side of `containerd.runtime.sandbox.v1.Sandbox`: one method per RPC.
     pub trait Sandbox: Send + Sync + 'static {
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
         fn create_sandbox(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::CreateSandboxRequest,
         ) -> ::ttrpc::Result<super::CreateSandboxResponse>;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
         fn start_sandbox(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::StartSandboxRequest,
         ) -> ::ttrpc::Result<super::StartSandboxResponse>;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
         fn platform(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::PlatformRequest,
         ) -> ::ttrpc::Result<super::PlatformResponse>;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
         fn stop_sandbox(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::StopSandboxRequest,
         ) -> ::ttrpc::Result<super::StopSandboxResponse>;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
         fn wait_sandbox(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::WaitSandboxRequest,
         ) -> ::ttrpc::Result<super::WaitSandboxResponse>;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
         fn sandbox_status(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::SandboxStatusRequest,
         ) -> ::ttrpc::Result<super::SandboxStatusResponse>;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
         fn ping_sandbox(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::PingRequest,
         ) -> ::ttrpc::Result<super::PingResponse>;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
         fn shutdown_sandbox(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::ShutdownSandboxRequest,
         ) -> ::ttrpc::Result<super::ShutdownSandboxResponse>;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
         fn sandbox_metrics(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::SandboxMetricsRequest,
         ) -> ::ttrpc::Result<super::SandboxMetricsResponse>;
     }
-    ///Dispatch table of `containerd.runtime.sandbox.v1.Sandbox` for `ttrpc::Server::register_service`.
+    /// Dispatch table of `containerd.runtime.sandbox.v1.Sandbox` for `ttrpc::Server::register_service`.
     pub fn create_sandbox<S: Sandbox + ?Sized>(
         service: ::std::sync::Arc<S>,
     ) -> ::std::collections::HashMap<
@@ -342,7 +342,7 @@ pub mod sandbox_ttrpc {
         }
         methods
     }
-    ///Client of `containerd.runtime.sandbox.v1.Sandbox`.
+    /// Client of `containerd.runtime.sandbox.v1.Sandbox`.
     #[derive(Clone)]
     pub struct SandboxClient {
         inner: ::ttrpc::Client,
@@ -352,7 +352,7 @@ pub mod sandbox_ttrpc {
         pub fn new(inner: ::ttrpc::Client) -> Self {
             Self { inner }
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
         pub fn create_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -366,7 +366,7 @@ pub mod sandbox_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
         pub fn start_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -380,7 +380,7 @@ pub mod sandbox_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
         pub fn platform(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -394,7 +394,7 @@ pub mod sandbox_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
         pub fn stop_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -408,7 +408,7 @@ pub mod sandbox_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
         pub fn wait_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -422,7 +422,7 @@ pub mod sandbox_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
         pub fn sandbox_status(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -436,7 +436,7 @@ pub mod sandbox_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
         pub fn ping_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -450,7 +450,7 @@ pub mod sandbox_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
         pub fn shutdown_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -464,7 +464,7 @@ pub mod sandbox_ttrpc {
                 req,
             )
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
         pub fn sandbox_metrics(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -525,12 +525,12 @@ pub mod sandbox_ttrpc {
         };
     }
 }
-///Asynchronous ttrpc server and client of `containerd.runtime.sandbox.v1.Sandbox`.
+/// Asynchronous ttrpc server and client of `containerd.runtime.sandbox.v1.Sandbox`.
 #[cfg(feature = "ttrpc-async")]
 pub mod sandbox_ttrpc_async {
-    ///Server side of `containerd.runtime.sandbox.v1.Sandbox`: one method per RPC.
+    /// Server side of `containerd.runtime.sandbox.v1.Sandbox`: one method per RPC.
     pub trait Sandbox: Send + Sync + 'static {
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
         fn create_sandbox(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -538,7 +538,7 @@ pub mod sandbox_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::CreateSandboxResponse>,
         > + Send;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
         fn start_sandbox(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -546,7 +546,7 @@ pub mod sandbox_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::StartSandboxResponse>,
         > + Send;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
         fn platform(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -554,7 +554,7 @@ pub mod sandbox_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::PlatformResponse>,
         > + Send;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
         fn stop_sandbox(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -562,7 +562,7 @@ pub mod sandbox_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::StopSandboxResponse>,
         > + Send;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
         fn wait_sandbox(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -570,7 +570,7 @@ pub mod sandbox_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::WaitSandboxResponse>,
         > + Send;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
         fn sandbox_status(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -578,7 +578,7 @@ pub mod sandbox_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::SandboxStatusResponse>,
         > + Send;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
         fn ping_sandbox(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -586,7 +586,7 @@ pub mod sandbox_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::PingResponse>,
         > + Send;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
         fn shutdown_sandbox(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -594,7 +594,7 @@ pub mod sandbox_ttrpc_async {
         ) -> impl ::core::future::Future<
             Output = ::ttrpc::Result<super::ShutdownSandboxResponse>,
         > + Send;
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
         fn sandbox_metrics(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
@@ -603,7 +603,7 @@ pub mod sandbox_ttrpc_async {
             Output = ::ttrpc::Result<super::SandboxMetricsResponse>,
         > + Send;
     }
-    ///Dispatch table of `containerd.runtime.sandbox.v1.Sandbox` for `ttrpc::r#async::Server::register_service`.
+    /// Dispatch table of `containerd.runtime.sandbox.v1.Sandbox` for `ttrpc::r#async::Server::register_service`.
     pub fn create_sandbox<S: Sandbox>(
         service: ::std::sync::Arc<S>,
     ) -> ::std::collections::HashMap<String, ::ttrpc::r#async::Service> {
@@ -748,7 +748,7 @@ pub mod sandbox_ttrpc_async {
             );
         services
     }
-    ///Client of `containerd.runtime.sandbox.v1.Sandbox`.
+    /// Client of `containerd.runtime.sandbox.v1.Sandbox`.
     #[derive(Clone)]
     pub struct SandboxClient {
         inner: ::ttrpc::r#async::Client,
@@ -758,7 +758,7 @@ pub mod sandbox_ttrpc_async {
         pub fn new(inner: ::ttrpc::r#async::Client) -> Self {
             Self { inner }
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
         pub async fn create_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -773,7 +773,7 @@ pub mod sandbox_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
         pub async fn start_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -788,7 +788,7 @@ pub mod sandbox_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
         pub async fn platform(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -803,7 +803,7 @@ pub mod sandbox_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
         pub async fn stop_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -818,7 +818,7 @@ pub mod sandbox_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
         pub async fn wait_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -833,7 +833,7 @@ pub mod sandbox_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
         pub async fn sandbox_status(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -848,7 +848,7 @@ pub mod sandbox_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
         pub async fn ping_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -863,7 +863,7 @@ pub mod sandbox_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
         pub async fn shutdown_sandbox(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -878,7 +878,7 @@ pub mod sandbox_ttrpc_async {
                 )
                 .await
         }
-        ///RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
+        /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
         pub async fn sandbox_metrics(
             &self,
             ctx: ::ttrpc::context::Context,

@@ -6,19 +6,19 @@ pub struct ForwardRequest {
     /// Field `containerd.services.events.ttrpc.v1.ForwardRequest.envelope`.
     pub envelope: ::core::option::Option<super::super::super::super::types::Envelope>,
 }
-///Synchronous ttrpc server and client of `containerd.services.events.ttrpc.v1.Events`.
+/// Synchronous ttrpc server and client of `containerd.services.events.ttrpc.v1.Events`.
 #[cfg(feature = "ttrpc")]
 pub mod events_ttrpc {
-    ///Server side of `containerd.services.events.ttrpc.v1.Events`: one method per RPC.
+    /// Server side of `containerd.services.events.ttrpc.v1.Events`: one method per RPC.
     pub trait Events: Send + Sync + 'static {
-        ///RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
+        /// RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
         fn forward(
             &self,
             ctx: &::ttrpc::TtrpcContext,
             req: super::ForwardRequest,
         ) -> ::ttrpc::Result<()>;
     }
-    ///Dispatch table of `containerd.services.events.ttrpc.v1.Events` for `ttrpc::Server::register_service`.
+    /// Dispatch table of `containerd.services.events.ttrpc.v1.Events` for `ttrpc::Server::register_service`.
     pub fn create_events<S: Events + ?Sized>(
         service: ::std::sync::Arc<S>,
     ) -> ::std::collections::HashMap<
@@ -41,7 +41,7 @@ pub mod events_ttrpc {
         }
         methods
     }
-    ///Client of `containerd.services.events.ttrpc.v1.Events`.
+    /// Client of `containerd.services.events.ttrpc.v1.Events`.
     #[derive(Clone)]
     pub struct EventsClient {
         inner: ::ttrpc::Client,
@@ -51,7 +51,7 @@ pub mod events_ttrpc {
         pub fn new(inner: ::ttrpc::Client) -> Self {
             Self { inner }
         }
-        ///RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
+        /// RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
         pub fn forward(
             &self,
             ctx: ::ttrpc::context::Context,
@@ -79,19 +79,19 @@ pub mod events_ttrpc {
         };
     }
 }
-///Asynchronous ttrpc server and client of `containerd.services.events.ttrpc.v1.Events`.
+/// Asynchronous ttrpc server and client of `containerd.services.events.ttrpc.v1.Events`.
 #[cfg(feature = "ttrpc-async")]
 pub mod events_ttrpc_async {
-    ///Server side of `containerd.services.events.ttrpc.v1.Events`: one method per RPC.
+    /// Server side of `containerd.services.events.ttrpc.v1.Events`: one method per RPC.
     pub trait Events: Send + Sync + 'static {
-        ///RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
+        /// RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
         fn forward(
             &self,
             ctx: &::ttrpc::r#async::TtrpcContext,
             req: super::ForwardRequest,
         ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send;
     }
-    ///Dispatch table of `containerd.services.events.ttrpc.v1.Events` for `ttrpc::r#async::Server::register_service`.
+    /// Dispatch table of `containerd.services.events.ttrpc.v1.Events` for `ttrpc::r#async::Server::register_service`.
     pub fn create_events<S: Events>(
         service: ::std::sync::Arc<S>,
     ) -> ::std::collections::HashMap<String, ::ttrpc::r#async::Service> {
@@ -124,7 +124,7 @@ pub mod events_ttrpc_async {
             );
         services
     }
-    ///Client of `containerd.services.events.ttrpc.v1.Events`.
+    /// Client of `containerd.services.events.ttrpc.v1.Events`.
     #[derive(Clone)]
     pub struct EventsClient {
         inner: ::ttrpc::r#async::Client,
@@ -134,7 +134,7 @@ pub mod events_ttrpc_async {
         pub fn new(inner: ::ttrpc::r#async::Client) -> Self {
             Self { inner }
         }
-        ///RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
+        /// RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
         pub async fn forward(
             &self,
             ctx: ::ttrpc::context::Context,

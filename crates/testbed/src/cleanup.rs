@@ -1,0 +1,122 @@
+//! Finding and ending what a test bed started, and unmounting what it left.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Processes whose command line mentions `needle`, and all their descendants.
+pub fn processes_mentioning(needle: &str) -> Vec<Pid> {
+    let table = process_table();
+    let mut found: Vec<i32> = table
+        .iter()
+        .filter(|p| p.cmdline.contains(needle))
+        .map(|p| p.pid)
+        .collect();
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        for p in &table {
+            if p.ppid == parent && !found.contains(&p.pid) {
+                found.push(p.pid);
+            }
+        }
+        i += 1;
+    }
+    found.retain(|&pid| pid != std::process::id() as i32);
+    found.into_iter().map(Pid::from_raw).collect()
+}
+
+/// Sends SIGKILL to `pids` and waits (briefly) for them to disappear.
+pub fn kill_all(pids: &[Pid]) {
+    for &pid in pids {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && pids.iter().any(|&p| alive(p)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether `pid` still exists (and is not a zombie).
+pub fn alive(pid: Pid) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Unmounts everything mounted at or below `dir`, deepest first.
+pub fn unmount_under(dir: &Path) {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(unescape)
+        .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for point in points {
+        let _ = nix::mount::umount2(point.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Mount points in mountinfo escape spaces and a few other bytes as `\ooo`.
+fn unescape(field: &str) -> String {
+    let mut out = String::new();
+    let mut chars = field.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let code: String = chars.by_ref().take(3).collect();
+            match u8::from_str_radix(&code, 8) {
+                Ok(b) => out.push(b as char),
+                Err(_) => {
+                    out.push('\\');
+                    out.push_str(&code);
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+struct Process {
+    pid: i32,
+    ppid: i32,
+    cmdline: String,
+}
+
+fn process_table() -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            Some(Process {
+                pid,
+                ppid,
+                cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
+            })
+        })
+        .collect()
+}

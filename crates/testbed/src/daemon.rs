@@ -1,0 +1,240 @@
+//! Private containerd daemons.
+
+use std::fs::File;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::{Error, cleanup, repo_root};
+
+/// Which containerd to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Daemon {
+    /// Debian bookworm's containerd 1.6.20, installed with apt.
+    Bookworm,
+    /// Debian trixie's containerd 1.7.24, unpacked by `scripts/setup-testbed.sh --with-1.7`.
+    Trixie,
+    /// Debian sid's containerd 2.1.9, unpacked by `scripts/setup-testbed.sh`.
+    Sid,
+}
+
+impl Daemon {
+    /// Every daemon the test bed knows.
+    pub const ALL: [Daemon; 3] = [Daemon::Bookworm, Daemon::Trixie, Daemon::Sid];
+
+    /// Short version label, such as `1.6`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Daemon::Bookworm => "1.6",
+            Daemon::Trixie => "1.7",
+            Daemon::Sid => "2.1",
+        }
+    }
+
+    /// The daemons tests run against: `CTRD_TEST_DAEMONS` (comma-separated versions such as
+    /// `1.6,2.1,1.7`), by default 1.6 and 2.1.
+    pub fn selected() -> Vec<Daemon> {
+        match std::env::var("CTRD_TEST_DAEMONS") {
+            Ok(list) if !list.trim().is_empty() => Daemon::ALL
+                .into_iter()
+                .filter(|d| list.split(',').any(|v| v.trim() == d.version()))
+                .collect(),
+            _ => vec![Daemon::Bookworm, Daemon::Sid],
+        }
+    }
+
+    /// Whether this is containerd 2.x (config version 3, task API v3).
+    pub fn is_v2(self) -> bool {
+        self == Daemon::Sid
+    }
+
+    /// Folder holding this daemon's `containerd`, `ctr` and Go shim.
+    pub fn bin_dir(self) -> PathBuf {
+        let (var, default) = match self {
+            Daemon::Bookworm => ("CTRD_CONTAINERD_1_6_BIN", PathBuf::from("/usr/bin")),
+            Daemon::Trixie => (
+                "CTRD_CONTAINERD_1_7_BIN",
+                repo_root().join(".testbed/containerd-1.7/usr/bin"),
+            ),
+            Daemon::Sid => (
+                "CTRD_CONTAINERD_2_1_BIN",
+                repo_root().join(".testbed/containerd-2.1/usr/bin"),
+            ),
+        };
+        std::env::var_os(var).map_or(default, PathBuf::from)
+    }
+
+    fn program(self, name: &str) -> Result<PathBuf, Error> {
+        let path = self.bin_dir().join(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Error::Missing {
+                what: format!("{name} of containerd {}", self.version()),
+                path,
+            })
+        }
+    }
+
+    fn config(self, dir: &Path) -> String {
+        let d = dir.display();
+        let common = format!(
+            "root = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/c.sock\"\n\n\
+             [ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\n[debug]\n  level = \"info\"\n"
+        );
+        match self {
+            Daemon::Bookworm => {
+                format!("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n{common}")
+            }
+            Daemon::Trixie => format!(
+                "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
+                 \"io.containerd.nri.v1.nri\"]\n{common}"
+            ),
+            Daemon::Sid => format!(
+                "version = 3\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
+                 \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\", \
+                 \"io.containerd.nri.v1.nri\"]\n{common}"
+            ),
+        }
+    }
+}
+
+/// A private containerd, stopped (with everything it started) when dropped.
+#[derive(Debug)]
+pub struct Containerd {
+    daemon: Daemon,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Containerd {
+    /// Starts `daemon` with nothing extra on its `PATH`.
+    pub fn start(daemon: Daemon) -> Result<Containerd, Error> {
+        Containerd::start_with_path(daemon, &[])
+    }
+
+    /// Starts `daemon` with `extra_path` folders searched first for shims (`containerd-shim-*`).
+    pub fn start_with_path(daemon: Daemon, extra_path: &[&Path]) -> Result<Containerd, Error> {
+        crate::require_root()?;
+        let binary = daemon.program("containerd")?;
+        let dir = tempfile::Builder::new()
+            .prefix("ctrd-")
+            .tempdir_in("/tmp")
+            .map_err(|e| Error::io("/tmp", e))?;
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, daemon.config(dir.path())).map_err(|e| Error::io(&config, e))?;
+        let log_path = dir.path().join("containerd.log");
+        let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+        let log_err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
+
+        let mut path: Vec<PathBuf> = extra_path.iter().map(|p| p.to_path_buf()).collect();
+        path.push(daemon.bin_dir());
+        let system_path = std::env::var_os("PATH").unwrap_or_default();
+        path.extend(std::env::split_paths(&system_path));
+        let path = std::env::join_paths(path).map_err(|e| Error::DaemonStart {
+            daemon: daemon.version().into(),
+            reason: format!("bad PATH: {e}"),
+            log: String::new(),
+        })?;
+
+        let child = Command::new(&binary)
+            .arg("--config")
+            .arg(&config)
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| Error::io(&binary, e))?;
+        let mut containerd = Containerd { daemon, child, dir };
+        containerd.wait_ready()?;
+        Ok(containerd)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), Error> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(self.start_error(format!("it exited with {status}")));
+            }
+            if UnixStream::connect(self.grpc_address()).is_ok() && self.ttrpc_address().exists() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(self.start_error("its socket did not appear within 30 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn start_error(&self, reason: String) -> Error {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        Error::DaemonStart {
+            daemon: self.daemon.version().into(),
+            reason,
+            log: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    /// Which daemon this is.
+    pub fn daemon(&self) -> Daemon {
+        self.daemon
+    }
+
+    /// The gRPC socket.
+    pub fn grpc_address(&self) -> PathBuf {
+        self.dir.path().join("c.sock")
+    }
+
+    /// The ttrpc socket (where shims publish events).
+    pub fn ttrpc_address(&self) -> PathBuf {
+        self.dir.path().join("c.sock.ttrpc")
+    }
+
+    /// The daemon's temporary folder (config, root, state, sockets, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The daemon's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("containerd.log")
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `ctr` command of the same containerd version, pointed at this daemon.
+    pub fn ctr(&self) -> Result<Command, Error> {
+        let mut cmd = Command::new(self.daemon.program("ctr")?);
+        cmd.arg("--address").arg(self.grpc_address());
+        Ok(cmd)
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        let _ = kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Shims outlive containerd by design; they carry our socket path in their arguments.
+        let leftovers = cleanup::processes_mentioning(&self.dir.path().to_string_lossy());
+        cleanup::kill_all(&leftovers);
+        cleanup::unmount_under(self.dir.path());
+    }
+}

@@ -1,0 +1,49 @@
+//! The test bed's error type.
+
+use std::path::PathBuf;
+
+/// Why the test bed could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not running as root.
+    #[error(
+        "the real test bed needs root (it runs containerd and containers); run the tests as root"
+    )]
+    NotRoot,
+    /// A program the test bed runs is not installed.
+    #[error("{what} not found at {path}: run `{setup}` first", setup = crate::SETUP_COMMAND)]
+    Missing {
+        /// What is missing.
+        what: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// containerd did not come up.
+    #[error("containerd {daemon} did not start: {reason}\n--- its log ---\n{log}")]
+    DaemonStart {
+        /// Which daemon.
+        daemon: String,
+        /// What went wrong.
+        reason: String,
+        /// The end of its log.
+        log: String,
+    },
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

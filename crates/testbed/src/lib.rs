@@ -1,0 +1,50 @@
+//! The real test bed: what every integration test, example and benchmark of this repository
+//! runs against, built once here.
+//!
+//! - [`Containerd`] starts a private containerd (Debian's 1.6.20, or 2.1.9 / 1.7.24 unpacked by
+//!   `scripts/setup-testbed.sh`) with its own root, state and sockets under a temporary folder
+//!   and CRI disabled; dropping it stops the daemon and every shim it started, unmounts what
+//!   they left and removes the folder.
+//! - [`Rootfs`] makes a busybox root filesystem.
+//!
+//! Nothing here is mocked, so it needs root and the packages the set-up script installs; when
+//! they are missing, the error says which command to run instead of letting a test pass.
+//!
+//! ```no_run
+//! use ctrd_testbed::{Containerd, Daemon};
+//!
+//! let containerd = Containerd::start(Daemon::Bookworm)?;
+//! println!("gRPC at {}", containerd.grpc_address().display());
+//! # Ok::<(), ctrd_testbed::Error>(())
+//! ```
+
+mod cleanup;
+mod daemon;
+mod error;
+mod rootfs;
+
+pub use daemon::{Containerd, Daemon};
+pub use error::Error;
+pub use rootfs::Rootfs;
+
+use std::path::{Path, PathBuf};
+
+/// The command that installs everything the test bed needs.
+pub const SETUP_COMMAND: &str = "scripts/setup-testbed.sh";
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+}
+
+/// Fails unless the process runs as root, which containers need.
+pub fn require_root() -> Result<(), Error> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(Error::NotRoot)
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install what the real test bed needs, on a Debian machine, as root:
+#   - Debian's containerd (1.6.20 on bookworm), runc, busybox-static and criu, from apt;
+#   - containerd 2.1.9 (with its ctr and Go shim) from Debian's sid suite, unpacked into
+#     .testbed/containerd-2.1 without installing anything;
+#   - with --with-1.7, containerd 1.7.24 from trixie into .testbed/containerd-1.7.
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+testbed="$repo/.testbed"
+with_17=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-1.7) with_17=1 ;;
+    *) echo "usage: $0 [--with-1.7]" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup-testbed: must run as root (it installs Debian packages and runs containers)" >&2
+  exit 1
+fi
+
+need=()
+for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup-testbed: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Debian's package enables a system containerd under systemd; tests run their own, so it is
+# neither needed nor touched here.
+
+fetch_containerd() { # SUITE DIR
+  local suite=$1 dir=$2
+  if [ -x "$dir/usr/bin/containerd" ]; then
+    return
+  fi
+  echo "setup-testbed: fetching containerd from $suite into ${dir#"$repo"/}"
+  rm -rf "$dir.tmp"
+  DEBIAN_FETCH_CACHE="$testbed/apt-$suite" bash "$repo/scripts/debian-fetch.sh" extract "$suite" "$dir.tmp" containerd >/dev/null
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+}
+
+mkdir -p "$testbed"
+fetch_containerd sid "$testbed/containerd-2.1"
+if [ $with_17 = 1 ]; then
+  fetch_containerd trixie "$testbed/containerd-1.7"
+fi
+rm -rf "$testbed"/apt-*
+
+echo "setup-testbed: containerd $(containerd --version | awk '{print $3}'), $("$testbed/containerd-2.1/usr/bin/containerd" --version | awk '{print $3}')$( [ $with_17 = 1 ] && echo ", $("$testbed/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')"), runc $(runc --version | awk 'NR==1 {print $3}')"
