@@ -2,6 +2,8 @@
 
 mod lock;
 mod regen;
+mod suite;
+mod tidy;
 mod vendor;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +36,14 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Install the test bed, then run formatting, lint, drift and every test.
+    Test {
+        /// Also fetch containerd 1.7 and run the tests against it.
+        #[arg(long = "with-1.7")]
+        with_1_7: bool,
+    },
+    /// Install the test bed, then run a real container under a private containerd.
+    Demo,
 }
 
 /// Errors of the developer tasks.
@@ -99,6 +109,8 @@ fn main() -> ExitCode {
         } else {
             regen::Mode::Write
         }),
+        Task::Test { with_1_7 } => suite::test(with_1_7),
+        Task::Demo => suite::demo(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

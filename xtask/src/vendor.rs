@@ -321,3 +321,99 @@ fn fetch_script(
         .map(|(p, v)| (p.to_owned(), v.trim().to_owned()))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_with(version: &str, hash: &str) -> Lock {
+        Lock {
+            suite: "sid".into(),
+            packages: vec![lock::Package {
+                name: "pkg".into(),
+                version: version.into(),
+                root: "usr/share/gocode/src".into(),
+                take: vec!["a".into()],
+            }],
+            files: vec![File {
+                path: "a/x.proto".into(),
+                package: "pkg".into(),
+                sha256: hash.into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_changed_file_of_the_pinned_version_is_an_error() {
+        let err =
+            verify(&lock_with("1", "aa"), &lock_with("1", "bb"), &[]).expect_err("hash mismatch");
+        assert!(matches!(err, Error::Message(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("a/x.proto: sha256 bb, pinned aa"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_changed_file_of_a_newer_version_asks_for_a_bump() {
+        let moved = [Moved {
+            name: "pkg".into(),
+            pinned: "1".into(),
+            published: "2".into(),
+        }];
+        let err = verify(&lock_with("1", "aa"), &lock_with("2", "bb"), &moved)
+            .expect_err("newer version differs");
+        assert!(matches!(err, Error::Unpublished(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("cargo xtask vendor --update"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn same_files_of_a_newer_version_pass() {
+        let moved = [Moved {
+            name: "pkg".into(),
+            pinned: "1".into(),
+            published: "2".into(),
+        }];
+        verify(&lock_with("1", "aa"), &lock_with("2", "aa"), &moved).expect("same files");
+    }
+
+    /// `--from` finds the files in a source checkout laid out as containerd's own repository
+    /// (`api/...`), verifies them, and refuses a tampered one.
+    #[test]
+    fn from_a_source_checkout() {
+        let root = repo_root();
+        let pinned = Lock::read(&root.join(LOCK_FILE)).expect("lock");
+        let upstream = root.join(UPSTREAM_DIR);
+        let checkout = tempfile::tempdir().expect("tempdir");
+        for path in pinned.paths() {
+            let source = upstream.join(path);
+            assert!(
+                source.is_file(),
+                "{} missing: run `cargo xtask vendor` first",
+                source.display()
+            );
+            let rel = path
+                .strip_prefix("github.com/containerd/containerd/")
+                .or_else(|| path.strip_prefix("github.com/containerd/cgroups/v3/"))
+                .unwrap_or(path);
+            let dest = checkout.path().join(rel);
+            std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&source, &dest).expect("copy");
+        }
+        let staging = tempfile::tempdir().expect("tempdir");
+        let fetched =
+            stage_from_dir(&pinned, checkout.path(), false, staging.path()).expect("stage");
+        verify(&pinned, &fetched, &[]).expect("untouched checkout verifies");
+
+        let victim = checkout.path().join("api/types/mount.proto");
+        std::fs::write(&victim, "syntax = \"proto3\";\n").expect("tamper");
+        let staging = tempfile::tempdir().expect("tempdir");
+        let fetched =
+            stage_from_dir(&pinned, checkout.path(), false, staging.path()).expect("stage");
+        let err = verify(&pinned, &fetched, &[]).expect_err("tampered file");
+        assert!(err.to_string().contains("api/types/mount.proto"), "{err}");
+    }
+}

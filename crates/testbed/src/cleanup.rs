@@ -68,6 +68,18 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
+/// Removes the empty folders runc and the Go shim leave per namespace outside the daemon's own
+/// folder: runc's state folder and the namespace's cgroup on every hierarchy.
+pub fn remove_namespace_leftovers(namespace: &str) {
+    let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(namespace));
+    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(namespace));
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for hierarchy in hierarchies.filter_map(|e| e.ok()) {
+            let _ = std::fs::remove_dir(hierarchy.path().join(namespace));
+        }
+    }
+}
+
 /// Mount points in mountinfo escape spaces and a few other bytes as `\ooo`.
 fn unescape(field: &str) -> String {
     let mut out = String::new();

@@ -211,6 +211,25 @@ impl Containerd {
         self.child.id()
     }
 
+    /// The daemon's namespaces, as `ctr` lists them.
+    fn namespaces(&self) -> Vec<String> {
+        let Ok(mut ctr) = self.ctr() else {
+            return Vec::new();
+        };
+        ctr.args(["namespaces", "ls", "-q"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| !l.is_empty() && !l.contains('/') && *l != "..")
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A `ctr` command of the same containerd version, pointed at this daemon.
     pub fn ctr(&self) -> Result<Command, Error> {
         let mut cmd = Command::new(self.daemon.program("ctr")?);
@@ -221,6 +240,7 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
+        let namespaces = self.namespaces();
         let pid = Pid::from_raw(self.child.id() as i32);
         let _ = kill(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -236,5 +256,8 @@ impl Drop for Containerd {
         let leftovers = cleanup::processes_mentioning(&self.dir.path().to_string_lossy());
         cleanup::kill_all(&leftovers);
         cleanup::unmount_under(self.dir.path());
+        for namespace in &namespaces {
+            cleanup::remove_namespace_leftovers(namespace);
+        }
     }
 }

@@ -1,0 +1,98 @@
+//! `cargo xtask test` and `cargo xtask demo`: the README's two commands.
+
+use std::process::Command;
+
+use crate::{Error, repo_root, vendor};
+
+/// Set for the test run when the pinned protos can no longer be fetched (see [`vendor`]).
+pub const SKIP_DRIFT_ENV: &str = "CTRD_SKIP_DRIFT_CHECK";
+
+/// Runs a command from the repository root, failing if it fails.
+fn step(what: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), Error> {
+    println!("\n==> {what}: {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(repo_root())
+        .status()
+        .map_err(|e| Error::Message(format!("running {program}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Message(format!("{what} failed ({status})")))
+    }
+}
+
+/// Installs the test bed, then runs every check and test.
+pub fn test(with_1_7: bool) -> Result<(), Error> {
+    let setup: &[&str] = if with_1_7 {
+        &["scripts/setup-testbed.sh", "--with-1.7"]
+    } else {
+        &["scripts/setup-testbed.sh"]
+    };
+    step("set up the test bed", "bash", setup, &[])?;
+
+    println!("\n==> vendor the pinned protos");
+    let mut env = Vec::new();
+    match vendor::run(&vendor::Options::default()) {
+        Ok(()) => {}
+        Err(Error::Unpublished(message)) => {
+            println!(
+                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                 WARNING: the pinned protos can no longer be fetched; the generated-code drift\n\
+                 check is skipped for this run. {message}\n\
+                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+            );
+            env.push((SKIP_DRIFT_ENV, "1"));
+        }
+        Err(e) => return Err(e),
+    }
+
+    step("formatting", "cargo", &["fmt", "--all", "--check"], &[])?;
+    step(
+        "lints",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    let mut args = vec!["test", "--workspace", "--locked"];
+    if with_1_7 {
+        args.extend(["--", "--include-ignored"]);
+        env.push(("CTRD_TEST_DAEMONS", "1.6,2.1,1.7"));
+    }
+    step("tests", "cargo", &args, &env)?;
+    println!("\nxtask test: everything passed");
+    Ok(())
+}
+
+/// Installs the test bed, then runs the main job.
+pub fn demo() -> Result<(), Error> {
+    step(
+        "set up the test bed",
+        "bash",
+        &["scripts/setup-testbed.sh"],
+        &[],
+    )?;
+    step(
+        "run a container under a private containerd",
+        "cargo",
+        &[
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "ctrd-client",
+            "--example",
+            "demo",
+        ],
+        &[],
+    )
+}
