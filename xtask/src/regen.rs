@@ -33,7 +33,7 @@ pub fn run(mode: Mode) -> Result<(), Error> {
 /// Writes `files` into `out_dir` (removing files it should not hold), or checks that it holds
 /// exactly them.
 fn sync(files: &[ctrd_codegen::OutputFile], out_dir: &Path, mode: Mode) -> Result<(), Error> {
-    let existing: BTreeSet<PathBuf> = walk(&out_dir)?.into_iter().collect();
+    let existing: BTreeSet<PathBuf> = walk(out_dir)?.into_iter().collect();
     let produced: BTreeSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
 
     let mut drift = Vec::new();
