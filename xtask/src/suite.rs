@@ -56,6 +56,7 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--locked",
             "--",
             "-D",
@@ -63,7 +64,7 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
         ],
         &[],
     )?;
-    let mut args = vec!["test", "--workspace", "--locked"];
+    let mut args = vec!["test", "--workspace", "--all-features", "--locked"];
     if with_1_7 {
         args.extend(["--", "--include-ignored"]);
         env.push(("CTRD_TEST_DAEMONS", "1.6,2.1,1.7"));
