@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process};
 
@@ -90,19 +91,34 @@ impl Runc {
                 stderr = handle.join().unwrap_or_default();
             }
         });
-        let status = match exit {
-            Exit::Child => child.wait().map_err(|e| io_error("waiting for runc", e))?,
-            Exit::Monitor(rx) => rx.blocking_recv().map_err(|_| {
-                io_error(
-                    "waiting for runc",
-                    std::io::Error::other("the process monitor dropped the exit"),
-                )
-            })?,
+        let (status, killed) = match exit {
+            Exit::Child => {
+                if watchdog.is_some() {
+                    // Wait without reaping, so the pid cannot be reused while the watchdog
+                    // might still signal it; stop the watchdog, then reap.
+                    let _ = waitid(
+                        Id::Pid(Pid::from_raw(child.id() as i32)),
+                        WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+                    );
+                }
+                let killed = watchdog.is_some_and(Watchdog::stop);
+                let status = child.wait().map_err(|e| io_error("waiting for runc", e))?;
+                (status, killed)
+            }
+            // The monitor reaps; its exit arrives after the fact.
+            Exit::Monitor(rx) => {
+                let status = rx.blocking_recv();
+                let killed = watchdog.is_some_and(Watchdog::stop);
+                let status = status.map_err(|_| {
+                    io_error(
+                        "waiting for runc",
+                        std::io::Error::other("the process monitor dropped the exit"),
+                    )
+                })?;
+                (status, killed)
+            }
         };
-        if let Some(watchdog) = watchdog
-            && watchdog.stop()
-            && let Some(timeout) = timeout
-        {
+        if killed && let Some(timeout) = timeout {
             return Err(Error::Timeout {
                 command: plan.display.clone(),
                 timeout,

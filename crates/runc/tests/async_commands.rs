@@ -91,3 +91,20 @@ async fn async_life_cycle() {
     assert!(!runc.version().await.expect("version").runc.is_empty());
     assert!(!runc.features().await.expect("features").hooks.is_empty());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn async_timeout_kills_a_hung_runc() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("runc");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").expect("script");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let runc = ctrd_runc::Runc::builder()
+        .binary(&fake)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .to_async();
+    let err = runc.list().await.expect_err("hangs");
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+}

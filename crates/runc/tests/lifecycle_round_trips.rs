@@ -207,3 +207,51 @@ fn terminal_arrives_through_the_console_socket() {
     assert!(out.contains("tty-ok"), "{out}");
     t.runc.delete(id, true).expect("delete");
 }
+
+#[test]
+fn fifos_carry_stdin_and_stdout() {
+    use nix::sys::stat::Mode;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let t = TestRunc::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (stdin_path, stdout_path) = (dir.path().join("stdin"), dir.path().join("stdout"));
+    for path in [&stdin_path, &stdout_path] {
+        nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    }
+    // containerd's side: it holds the stdout reader open before the task starts.
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&stdout_path)
+        .expect("open stdout reader");
+    let io = ProcessIo::fifos(Some(&stdin_path), Some(&stdout_path), None).expect("fifos");
+    let bundle = Bundle::busybox(&["sh", "-c", "read line; echo fifo:$line"]).expect("bundle");
+    let pid = t
+        .runc
+        .run_detached(
+            "fifo",
+            bundle.path(),
+            CreateOptions {
+                io: Some(io),
+                ..Default::default()
+            },
+        )
+        .expect("run");
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stdin_path)
+        .expect("open stdin writer");
+    writer.write_all(b"piped\n").expect("write");
+    drop(writer);
+    assert_eq!(exit_code(pid), 0);
+    let mut out = String::new();
+    reader.read_to_string(&mut out).expect("read");
+    assert_eq!(out, "fifo:piped\n");
+    t.runc.delete("fifo", true).expect("delete");
+
+    let lonely = dir.path().join("no-reader");
+    nix::unistd::mkfifo(&lonely, Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let err = ProcessIo::fifos(None, Some(&lonely), None).expect_err("no reader");
+    assert!(err.to_string().contains("has no reader"), "{err}");
+}
