@@ -6,11 +6,11 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
+use command_fds::{CommandFdExt, FdMapping};
 use serde::de::DeserializeOwned;
 
 use crate::config::{Config, LogFormat};
@@ -27,7 +27,7 @@ pub(crate) struct Plan {
     pub stdin: Option<Vec<u8>>,
     /// The container process's streams; without them, runc's output is captured.
     io: Option<ProcessIo>,
-    /// Files runc gets as fds 3, 4, ...
+    /// Files runc gets as fds 3, 4, ... (moved into the command when it is built).
     fds: Vec<OwnedFd>,
     pid_file: Option<PidFile>,
     log: Option<LogCursor>,
@@ -206,14 +206,18 @@ impl Plan {
         if self.stdin.is_some() {
             command.stdin(Stdio::piped());
         }
-        if !self.fds.is_empty() {
-            let sources: Vec<i32> = self.fds.iter().map(|f| f.as_raw_fd()).collect();
-            // SAFETY: the hook runs in the child between fork and exec, where only
-            // async-signal-safe calls are allowed; it calls only fcntl and dup2 on fds this
-            // process owns (kept alive in `self.fds` until after spawn), and allocates nothing.
-            unsafe {
-                command.pre_exec(move || place_fds(&sources));
-            }
+        let mappings: Vec<FdMapping> = self
+            .fds
+            .drain(..)
+            .enumerate()
+            .map(|(i, fd)| FdMapping {
+                parent_fd: fd,
+                child_fd: 3 + i as i32,
+            })
+            .collect();
+        if !mappings.is_empty() {
+            // Child fds 3, 4, ... are distinct by construction, so this cannot collide.
+            let _ = command.fd_mappings(mappings);
         }
         command
     }
@@ -267,33 +271,6 @@ impl Plan {
             .or_else(|| Some(text.trim().to_owned()).filter(|t| !t.is_empty()))
             .unwrap_or_else(|| "runc gave no reason".to_owned())
     }
-}
-
-/// Moves `sources` to fds 3, 4, ... without CLOEXEC. Runs between fork and exec.
-fn place_fds(sources: &[i32]) -> std::io::Result<()> {
-    use nix::libc;
-    let base = 3 + sources.len() as i32;
-    let mut parked = [0i32; 64];
-    if sources.len() > parked.len() {
-        return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
-    }
-    // First copy every source above the target range, so no target overwrites a source.
-    for (i, &fd) in sources.iter().enumerate() {
-        // SAFETY: fcntl on an fd this process owns; async-signal-safe.
-        let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, base + 64) };
-        if high < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        parked[i] = high;
-    }
-    for (i, &high) in parked[..sources.len()].iter().enumerate() {
-        // SAFETY: dup2 onto a target fd number; async-signal-safe. dup2 clears CLOEXEC on
-        // the new fd, which is what lets runc inherit it.
-        if unsafe { libc::dup2(high, 3 + i as i32) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 fn read_pid(path: &Path) -> std::io::Result<u32> {

@@ -1,0 +1,49 @@
+//! The framework's error type.
+
+use std::path::PathBuf;
+
+/// Why a shim action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line is wrong.
+    #[error("usage: {0}")]
+    Usage(String),
+    /// A file or socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bundle's `config.json` could not be read.
+    #[error("bundle {bundle}: {message}")]
+    Bundle {
+        /// The bundle folder.
+        bundle: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// ttrpc failed.
+    #[error("ttrpc: {0}")]
+    Ttrpc(#[from] ctrd_api::ttrpc::Error),
+    /// The shim implementation failed.
+    #[error("{0}")]
+    Shim(String),
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<nix::Error> for Error {
+    fn from(e: nix::Error) -> Error {
+        Error::io("system call", e.into())
+    }
+}
