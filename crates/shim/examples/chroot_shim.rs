@@ -227,7 +227,7 @@ impl task_ttrpc_async::Task for Service {
 
     async fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> ttrpc::Result<StateResponse> {
         let task = self.task(&req.id)?;
-        let exit = task.exit.borrow().clone();
+        let exit = *task.exit.borrow();
         let status = match (&exit, task.pid) {
             (Some(_), _) => Status::Stopped,
             (None, 0) => Status::Created,
@@ -251,8 +251,8 @@ impl task_ttrpc_async::Task for Service {
         let done = rx
             .wait_for(|e| e.is_some())
             .await
-            .map_err(|_| status(Code::INTERNAL, "task vanished"))?
-            .clone();
+            .map_err(|_| status(Code::INTERNAL, "task vanished"))?;
+        let done = *done;
         let (exit_status, at) = done.ok_or_else(|| status(Code::INTERNAL, "no exit"))?;
         Ok(WaitResponse {
             exit_status,
@@ -287,7 +287,7 @@ impl task_ttrpc_async::Task for Service {
         req: DeleteRequest,
     ) -> ttrpc::Result<DeleteResponse> {
         let task = self.task(&req.id)?;
-        let exit = task.exit.borrow().clone();
+        let exit = *task.exit.borrow();
         if task.pid != 0 && exit.is_none() {
             return Err(status(Code::FAILED_PRECONDITION, "the task is running"));
         }
