@@ -79,7 +79,7 @@ pub use bootstrap::{Reply, StartInput};
 pub use context::{DeleteContext, ServeContext, Shutdown, StartContext};
 pub use error::Error;
 pub use flags::{Action, Flags};
-pub use publisher::{PublishError, Publisher, Target};
+pub use publisher::{PublishError, Publisher, QUEUE, Target};
 pub use reaper::{Exit, ExitSubscription, Reaper};
 
 /// The shim protocol bindings (`ctrd-shim-protos`'s content), re-exported.
