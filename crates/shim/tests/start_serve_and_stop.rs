@@ -97,6 +97,22 @@ impl FakeDaemon {
     }
 }
 
+impl Drop for FakeDaemon {
+    /// Stops any shim a failed assertion left running (SIGTERM first, so it removes its socket).
+    fn drop(&mut self) {
+        for signal in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGKILL] {
+            let pids = shims(&self.address());
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 async fn shim_pid(address: &str) -> ttrpc::Result<u32> {
     let client = task_ttrpc_async::TaskClient::new(ttrpc::r#async::Client::connect(address).await?);
     let reply = client
