@@ -85,7 +85,10 @@ fn run_and_watch(daemon: Daemon) {
 
     // The shims logged through the bundle's FIFO, which containerd copies into its own log.
     let log = std::fs::read_to_string(containerd.log_path()).expect("containerd log");
-    assert!(log.contains("msg=\"shim serving\""), "no shim log line in containerd's log:\n{log}");
+    assert!(
+        log.contains("msg=\"shim serving\""),
+        "no shim log line in containerd's log:\n{log}"
+    );
 
     // Both shims exited once their container was deleted, and removed their sockets.
     eventually("the example shims exit", || {

@@ -100,7 +100,10 @@ impl FakeDaemon {
 impl Drop for FakeDaemon {
     /// Stops any shim a failed assertion left running (SIGTERM first, so it removes its socket).
     fn drop(&mut self) {
-        for signal in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGKILL] {
+        for signal in [
+            nix::sys::signal::Signal::SIGTERM,
+            nix::sys::signal::Signal::SIGKILL,
+        ] {
             let pids = shims(&self.address());
             if pids.is_empty() {
                 return;
