@@ -68,10 +68,30 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
-/// Removes the empty folders runc and the Go shim leave per namespace outside the daemon's own
-/// folder: runc's state folder and the namespace's cgroup on every hierarchy.
+/// Removes what shims leave per namespace outside the daemon's own folder: containers still
+/// in runc's state (force-deleted), runc's state folder, and the namespace's cgroups.
 pub fn remove_namespace_leftovers(namespace: &str) {
-    let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(namespace));
+    let root = Path::new("/run/containerd/runc").join(namespace);
+    if root.is_dir() {
+        let listed = std::process::Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .args(["list", "-q"])
+            .output();
+        for id in listed
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            let _ = std::process::Command::new("runc")
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "--force", id])
+                .output();
+        }
+    }
+    let _ = std::fs::remove_dir(&root);
     let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(namespace));
     if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
         for hierarchy in hierarchies.filter_map(|e| e.ok()) {

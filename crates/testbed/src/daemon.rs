@@ -1,6 +1,5 @@
 //! Private containerd daemons.
 
-use std::fs::File;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,7 +107,8 @@ impl Daemon {
 pub struct Containerd {
     daemon: Daemon,
     child: Child,
-    dir: tempfile::TempDir,
+    /// Taken by [`Containerd::restart`], which hands it to the new daemon.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Containerd {
@@ -120,15 +120,40 @@ impl Containerd {
     /// Starts `daemon` with `extra_path` folders searched first for shims (`containerd-shim-*`).
     pub fn start_with_path(daemon: Daemon, extra_path: &[&Path]) -> Result<Containerd, Error> {
         crate::require_root()?;
-        let binary = daemon.program("containerd")?;
         let dir = tempfile::Builder::new()
             .prefix("ctrd-")
             .tempdir_in("/tmp")
             .map_err(|e| Error::io("/tmp", e))?;
         let config = dir.path().join("config.toml");
         std::fs::write(&config, daemon.config(dir.path())).map_err(|e| Error::io(&config, e))?;
+        Containerd::spawn(daemon, dir, extra_path)
+    }
+
+    /// Stops this daemon (leaving its shims and containers running, as a crash or upgrade
+    /// would) and starts the same daemon again on the same folders and sockets.
+    pub fn restart(mut self, extra_path: &[&Path]) -> Result<Containerd, Error> {
+        self.stop_daemon();
+        let dir = self.dir.take().ok_or_else(|| Error::DaemonStart {
+            daemon: self.daemon.version().into(),
+            reason: "already restarted".into(),
+            log: String::new(),
+        })?;
+        Containerd::spawn(self.daemon, dir, extra_path)
+    }
+
+    fn spawn(
+        daemon: Daemon,
+        dir: tempfile::TempDir,
+        extra_path: &[&Path],
+    ) -> Result<Containerd, Error> {
+        let binary = daemon.program("containerd")?;
+        let config = dir.path().join("config.toml");
         let log_path = dir.path().join("containerd.log");
-        let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| Error::io(&log_path, e))?;
         let log_err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
 
         let mut path: Vec<PathBuf> = extra_path.iter().map(|p| p.to_path_buf()).collect();
@@ -150,9 +175,27 @@ impl Containerd {
             .stderr(log_err)
             .spawn()
             .map_err(|e| Error::io(&binary, e))?;
-        let mut containerd = Containerd { daemon, child, dir };
+        let mut containerd = Containerd {
+            daemon,
+            child,
+            dir: Some(dir),
+        };
         containerd.wait_ready()?;
         Ok(containerd)
+    }
+
+    fn stop_daemon(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        let _ = kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn wait_ready(&mut self) -> Result<(), Error> {
@@ -188,22 +231,24 @@ impl Containerd {
 
     /// The gRPC socket.
     pub fn grpc_address(&self) -> PathBuf {
-        self.dir.path().join("c.sock")
+        self.dir().join("c.sock")
     }
 
     /// The ttrpc socket (where shims publish events).
     pub fn ttrpc_address(&self) -> PathBuf {
-        self.dir.path().join("c.sock.ttrpc")
+        self.dir().join("c.sock.ttrpc")
     }
 
     /// The daemon's temporary folder (config, root, state, sockets, log).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.dir
+            .as_ref()
+            .map_or(Path::new("/nonexistent"), |d| d.path())
     }
 
     /// The daemon's log file.
     pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("containerd.log")
+        self.dir().join("containerd.log")
     }
 
     /// The daemon's process id.
@@ -212,11 +257,14 @@ impl Containerd {
     }
 
     /// The daemon's namespaces, as `ctr` lists them.
-    fn namespaces(&self) -> Vec<String> {
-        let Ok(mut ctr) = self.ctr() else {
+    fn namespaces_in(&self, dir: &Path) -> Vec<String> {
+        let Ok(program) = self.daemon.program("ctr") else {
             return Vec::new();
         };
-        ctr.args(["namespaces", "ls", "-q"])
+        Command::new(program)
+            .arg("--address")
+            .arg(dir.join("c.sock"))
+            .args(["namespaces", "ls", "-q"])
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
@@ -240,22 +288,16 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        let namespaces = self.namespaces();
-        let pid = Pid::from_raw(self.child.id() as i32);
-        let _ = kill(pid, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let Some(dir) = self.dir.take() else {
+            // Restarted: the new daemon owns the folder and cleans up.
+            return;
+        };
+        let namespaces = self.namespaces_in(dir.path());
+        self.stop_daemon();
         // Shims outlive containerd by design; they carry our socket path in their arguments.
-        let leftovers = cleanup::processes_mentioning(&self.dir.path().to_string_lossy());
+        let leftovers = cleanup::processes_mentioning(&dir.path().to_string_lossy());
         cleanup::kill_all(&leftovers);
-        cleanup::unmount_under(self.dir.path());
+        cleanup::unmount_under(dir.path());
         for namespace in &namespaces {
             cleanup::remove_namespace_leftovers(namespace);
         }

@@ -1,0 +1,46 @@
+//! containerd's runc runtime (`io.containerd.runc.v2`) as a Rust shim: build the
+//! `containerd-shim-runc-v2` binary and put it before containerd's own on its `PATH`.
+//!
+//! The shim is a library too: [`RuncShim`] plugs into [`ctrd_shim::run`], and [`Service`] is
+//! the task service, for shims that extend runc's behaviour.
+
+mod mount;
+mod options;
+mod process;
+mod service;
+mod stdio;
+
+pub use service::Service;
+
+use ctrd_api::containerd::task::v2::DeleteResponse;
+use ctrd_shim::{DeleteContext, Error, ServeContext, Shim};
+
+/// The runc shim.
+#[derive(Debug)]
+pub struct RuncShim;
+
+impl Shim for RuncShim {
+    type Task = Service;
+    const NAME: &'static str = "containerd-shim-runc-v2";
+
+    async fn task(ctx: ServeContext) -> Result<Service, Error> {
+        Ok(Service::new(ctx))
+    }
+
+    /// For a container whose shim died: force-delete it in runc and unmount its rootfs.
+    async fn delete(ctx: DeleteContext) -> Result<DeleteResponse, Error> {
+        let opts = options::load(&ctx.bundle);
+        let runc = options::runc(&opts, &ctx.namespace, &ctx.bundle, None);
+        if let Err(e) = runc.delete(&ctx.id, true).await
+            && !e.is_not_found()
+        {
+            tracing::warn!(error = %e, id = %ctx.id, "runc delete failed");
+        }
+        mount::unmount_all(&ctx.bundle.join("rootfs"));
+        Ok(DeleteResponse {
+            pid: 0,
+            exit_status: 128 + 9,
+            exited_at: Some(ctrd_shim::now()),
+        })
+    }
+}

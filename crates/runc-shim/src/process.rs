@@ -1,0 +1,207 @@
+//! A process of a container (its init or an exec) and the states it moves through.
+
+use ctrd_api::containerd::v1::types::Status;
+use ctrd_api::prost_types::Timestamp;
+use tokio::sync::watch;
+
+use crate::stdio::{Stdio, StdioHandles};
+
+/// Where a process is in its life.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum State {
+    /// Defined (an exec before `Start`), no pid yet.
+    Defined,
+    /// Created by runc, not started.
+    Created {
+        /// Its pid.
+        pid: u32,
+    },
+    /// Running.
+    Running {
+        /// Its pid.
+        pid: u32,
+    },
+    /// Frozen.
+    Paused {
+        /// Its pid.
+        pid: u32,
+    },
+    /// Ended.
+    Stopped {
+        /// Its pid.
+        pid: u32,
+        /// Exit code, or 128 + signal.
+        status: u32,
+        /// When it was reaped.
+        at: Timestamp,
+    },
+}
+
+/// An invalid transition, named for the error message.
+#[derive(Debug)]
+pub struct InvalidTransition {
+    /// What was asked.
+    pub action: &'static str,
+    /// The state it was asked in.
+    pub from: State,
+}
+
+impl std::fmt::Display for InvalidTransition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot {} a process that is {}",
+            self.action,
+            self.from.name()
+        )
+    }
+}
+
+impl State {
+    /// containerd's status for this state.
+    pub fn status(&self) -> Status {
+        match self {
+            State::Defined | State::Created { .. } => Status::Created,
+            State::Running { .. } => Status::Running,
+            State::Paused { .. } => Status::Paused,
+            State::Stopped { .. } => Status::Stopped,
+        }
+    }
+
+    /// The pid, 0 before there is one.
+    pub fn pid(&self) -> u32 {
+        match *self {
+            State::Defined => 0,
+            State::Created { pid } | State::Running { pid } | State::Paused { pid } => pid,
+            State::Stopped { pid, .. } => pid,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            State::Defined => "not started",
+            State::Created { .. } => "created",
+            State::Running { .. } => "running",
+            State::Paused { .. } => "paused",
+            State::Stopped { .. } => "stopped",
+        }
+    }
+
+    /// Whether it still has a live pid.
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            State::Created { .. } | State::Running { .. } | State::Paused { .. }
+        )
+    }
+}
+
+/// A process and the handles of its standard I/O.
+#[derive(Debug)]
+pub struct Process {
+    /// The exec id; empty for the init process.
+    pub exec_id: String,
+    /// The stdio paths containerd gave.
+    pub stdio: Stdio,
+    /// The shim's ends of the process's stdio (dropped to close stdin, or when it is deleted).
+    pub handles: StdioHandles,
+    /// Its spec, for execs (JSON of an OCI `Process`).
+    pub spec: Option<Vec<u8>>,
+    state: watch::Sender<State>,
+}
+
+impl Process {
+    /// A new process in `state`.
+    pub fn new(exec_id: String, stdio: Stdio, spec: Option<Vec<u8>>, state: State) -> Process {
+        Process {
+            exec_id,
+            stdio,
+            handles: StdioHandles::default(),
+            spec,
+            state: watch::channel(state).0,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        *self.state.borrow()
+    }
+
+    /// Waits until the process has stopped; its exit status and time.
+    pub fn exited(&self) -> watch::Receiver<State> {
+        self.state.subscribe()
+    }
+
+    fn go(
+        &self,
+        action: &'static str,
+        next: impl FnOnce(State) -> Option<State>,
+    ) -> Result<State, InvalidTransition> {
+        let from = self.state();
+        let to = next(from).ok_or(InvalidTransition { action, from })?;
+        self.state.send_replace(to);
+        Ok(to)
+    }
+
+    /// runc created it.
+    pub fn created(&self, pid: u32) -> Result<State, InvalidTransition> {
+        self.go("create", |s| {
+            matches!(s, State::Defined).then_some(State::Created { pid })
+        })
+    }
+
+    /// It started (an init after `runc start`; an exec once running).
+    pub fn started(&self, pid: u32) -> Result<State, InvalidTransition> {
+        self.go("start", |s| match s {
+            State::Defined | State::Created { .. } => Some(State::Running { pid }),
+            _ => None,
+        })
+    }
+
+    /// It was frozen.
+    pub fn paused(&self) -> Result<State, InvalidTransition> {
+        self.go("pause", |s| match s {
+            State::Running { pid } => Some(State::Paused { pid }),
+            _ => None,
+        })
+    }
+
+    /// It was thawed.
+    pub fn resumed(&self) -> Result<State, InvalidTransition> {
+        self.go("resume", |s| match s {
+            State::Paused { pid } => Some(State::Running { pid }),
+            _ => None,
+        })
+    }
+
+    /// It exited (valid from any live state; a second exit is ignored).
+    pub fn stopped(&self, status: u32, at: Timestamp) -> Result<State, InvalidTransition> {
+        self.go("stop", |s| {
+            s.is_live().then_some(State::Stopped {
+                pid: s.pid(),
+                status,
+                at,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_valid_transitions() {
+        let p = Process::new(String::new(), Stdio::default(), None, State::Defined);
+        assert!(p.started(1).is_ok());
+        assert!(p.created(1).is_err(), "created after running");
+        assert!(p.paused().is_ok());
+        assert!(p.paused().is_err(), "paused twice");
+        assert!(p.resumed().is_ok());
+        assert!(p.stopped(3, Timestamp::default()).is_ok());
+        assert!(p.stopped(4, Timestamp::default()).is_err(), "one exit only");
+        assert_eq!(p.state().status(), Status::Stopped);
+        let err = p.started(2).expect_err("restart");
+        assert_eq!(err.to_string(), "cannot start a process that is stopped");
+    }
+}

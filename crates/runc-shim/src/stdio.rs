@@ -1,0 +1,177 @@
+//! A process's standard I/O as containerd describes it: FIFO paths, `file://` URIs, or nothing.
+//!
+//! Output goes straight to its destination (the FIFO or file is the container's stdout fd), so
+//! the shim copies nothing. Stdin goes through a pipe the shim feeds from the FIFO, so that
+//! `CloseIO` can end it; the copy runs on the shim's runtime and never holds up shutdown.
+
+use std::fs::OpenOptions;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use ctrd_runc::ProcessIo;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::unistd::{Gid, Uid, fchown};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+/// The stdio containerd asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stdio {
+    /// Stdin FIFO, or empty.
+    pub stdin: String,
+    /// Stdout FIFO or `file://` URI, or empty.
+    pub stdout: String,
+    /// Stderr FIFO or `file://` URI, or empty.
+    pub stderr: String,
+    /// Whether the process has a terminal.
+    pub terminal: bool,
+}
+
+/// What the shim holds of a process's stdio.
+#[derive(Debug, Default)]
+pub struct StdioHandles {
+    /// Ends the stdin copy (after delivering what the client already wrote).
+    close_stdin: Option<oneshot::Sender<()>>,
+    /// Read ends kept on output FIFOs, so a container never writes into a FIFO nobody holds
+    /// (which would kill it with SIGPIPE) while its client is away.
+    _keep: Vec<OwnedFd>,
+}
+
+impl StdioHandles {
+    /// Closes the process's stdin once what the client wrote is delivered (`CloseIO`).
+    pub fn close_stdin(&mut self) {
+        if let Some(tx) = self.close_stdin.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Why stdio could not be set up.
+#[derive(Debug)]
+pub struct StdioError(pub String);
+
+fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> StdioError {
+    StdioError(format!("{what}: {e}"))
+}
+
+/// Opens what `stdio` names; `owner` (io_uid, io_gid) gets the stdin pipe.
+pub fn open(
+    stdio: &Stdio,
+    owner: Option<(u32, u32)>,
+) -> Result<(ProcessIo, StdioHandles), StdioError> {
+    if stdio.terminal {
+        return Err(StdioError(
+            "terminals are not supported by this shim yet".into(),
+        ));
+    }
+    let mut handles = StdioHandles::default();
+    let stdout = output(&stdio.stdout, &mut handles)?;
+    let stderr = if !stdio.stderr.is_empty() && stdio.stderr == stdio.stdout {
+        stdout
+            .as_ref()
+            .map(|fd| fd.try_clone().map_err(|e| err("duplicating stdout", e)))
+            .transpose()?
+    } else {
+        output(&stdio.stderr, &mut handles)?
+    };
+    let stdin = if stdio.stdin.is_empty() {
+        None
+    } else {
+        Some(stdin(&stdio.stdin, owner, &mut handles)?)
+    };
+    Ok((ProcessIo::from_fds(stdin, stdout, stderr), handles))
+}
+
+fn output(target: &str, handles: &mut StdioHandles) -> Result<Option<OwnedFd>, StdioError> {
+    if target.is_empty() {
+        return Ok(None);
+    }
+    if let Some(path) = target.strip_prefix("file://") {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .open(path)
+            .map_err(|e| err(format!("opening log file {path}"), e))?;
+        return Ok(Some(file.into()));
+    }
+    if target.contains("://") {
+        return Err(StdioError(format!("unsupported stdio URI {target}")));
+    }
+    // Our own read end first: then the write end opens without waiting, and the FIFO keeps a
+    // reader for as long as the shim lives.
+    let keep = open_nonblocking(Path::new(target), false)?;
+    let fd = open_nonblocking(Path::new(target), true)?;
+    set_blocking(&fd).map_err(|e| err(format!("FIFO {target}"), e))?;
+    handles._keep.push(keep);
+    Ok(Some(fd))
+}
+
+fn stdin(
+    path: &str,
+    owner: Option<(u32, u32)>,
+    handles: &mut StdioHandles,
+) -> Result<OwnedFd, StdioError> {
+    let (pipe_reader, pipe_writer) =
+        std::io::pipe().map_err(|e| err("making the stdin pipe", e))?;
+    let pipe_reader = OwnedFd::from(pipe_reader);
+    if let Some((uid, gid)) = owner {
+        fchown(
+            &pipe_reader,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+        )
+        .map_err(|e| err("giving stdin to the container's user", e))?;
+    }
+    // Opened for reading without waiting for a writer. Until the client's writer connects,
+    // the kernel reports no readiness on the FIFO (no EOF either), so the copy simply waits;
+    // once that writer closes, the copy reads EOF and closes the container's stdin.
+    let mut fifo = tokio::net::unix::pipe::OpenOptions::new()
+        .open_receiver(path)
+        .map_err(|e| err(format!("opening stdin FIFO {path}"), e))?;
+    let mut pipe = tokio::net::unix::pipe::Sender::from_owned_fd(OwnedFd::from(pipe_writer))
+        .map_err(|e| err("stdin pipe", e))?;
+    let (close_tx, mut close_rx) = oneshot::channel::<()>();
+    handles.close_stdin = Some(close_tx);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            tokio::select! {
+                read = fifo.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if pipe.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                _ = &mut close_rx => {
+                    // CloseIO: deliver what the client already wrote, then close.
+                    while let Ok(n) = fifo.try_read(&mut buf) {
+                        if n == 0 || pipe.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    });
+    Ok(pipe_reader)
+}
+
+fn open_nonblocking(path: &Path, write: bool) -> Result<OwnedFd, StdioError> {
+    OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| err(format!("opening FIFO {}", path.display()), e))
+}
+
+fn set_blocking(fd: &OwnedFd) -> nix::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags & !OFlag::O_NONBLOCK)).map(drop)
+}

@@ -1,0 +1,385 @@
+//! End-to-end scenarios through real containerd and `ctr`, run against our shim and, to prove
+//! the tests test the right thing, against Debian's Go `containerd-shim-runc-v2`: output and
+//! exit codes, detached run, exec with and without stdin, kill, pause/resume, ps, update,
+//! `file://` log URIs, grouping, containerd restarted under running containers, and nothing
+//! left behind.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ctrd_testbed::{Containerd, Daemon, Rootfs};
+
+/// Which shim containerd runs for `io.containerd.runc.v2`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shim {
+    Ours,
+    Go,
+}
+
+struct Bed {
+    /// A namespace of its own: runc's state folder is per namespace and shared by daemons.
+    ns: String,
+    containerd: Option<Containerd>,
+    daemon: Daemon,
+    rootfs: Rootfs,
+    _bin: Option<tempfile::TempDir>,
+    path: Vec<PathBuf>,
+}
+
+impl Bed {
+    fn new(daemon: Daemon, shim: Shim) -> Bed {
+        let bin = (shim == Shim::Ours).then(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("ctrd-ourshim-")
+                .tempdir()
+                .expect("tempdir");
+            std::os::unix::fs::symlink(
+                env!("CARGO_BIN_EXE_containerd-shim-runc-v2"),
+                dir.path().join("containerd-shim-runc-v2"),
+            )
+            .expect("link");
+            dir
+        });
+        let path: Vec<PathBuf> = bin.iter().map(|d| d.path().to_owned()).collect();
+        let refs: Vec<&Path> = path.iter().map(PathBuf::as_path).collect();
+        let containerd =
+            Containerd::start_with_path(daemon, &refs).unwrap_or_else(|e| panic!("{e}"));
+        Bed {
+            ns: format!("e2e-{}-{shim:?}", daemon.version())
+                .replace('.', "-")
+                .to_lowercase(),
+            containerd: Some(containerd),
+            daemon,
+            rootfs: Rootfs::busybox().expect("rootfs"),
+            _bin: bin,
+            path,
+        }
+    }
+
+    fn containerd(&self) -> &Containerd {
+        self.containerd.as_ref().expect("containerd")
+    }
+
+    fn ctr(&self, args: &[&str]) -> Command {
+        let mut c = self.containerd().ctr().expect("ctr");
+        c.args(["--namespace", &self.ns]).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.ctr(args).output().expect("ctr")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "ctr {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn rootfs(&self) -> String {
+        self.rootfs.path().display().to_string()
+    }
+
+    fn task_status(&self, id: &str) -> String {
+        self.ok(&["tasks", "ls"])
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        let _ = self.run(&["tasks", "kill", "-s", "SIGKILL", id]);
+        self.eventually(&format!("{id} stops"), || {
+            let s = self.task_status(id);
+            s == "STOPPED" || s.is_empty()
+        });
+        let _ = self.run(&["tasks", "delete", id]);
+        self.ok(&["containers", "rm", id]);
+    }
+
+    /// Sets the task's memory limit through the Tasks service.
+    fn update_memory(&self, id: &str, limit: i64) {
+        use ctrd_api::containerd::services::tasks::v1::UpdateTaskRequest;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let client = ctrd_client::Client::connect(self.containerd().grpc_address())
+                .await
+                .expect("connect")
+                .with_namespace(&self.ns);
+            let resources = serde_json::json!({ "memory": { "limit": limit } });
+            client
+                .tasks()
+                .update(UpdateTaskRequest {
+                    container_id: id.into(),
+                    resources: Some(ctrd_api::prost_types::Any {
+                        type_url:
+                            "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+                                .into(),
+                        value: resources.to_string().into_bytes(),
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .expect("update");
+        });
+    }
+
+    /// Stops containerd and starts the same one again on the same folders.
+    fn restart_containerd(&mut self) {
+        let old = self.containerd.take().expect("containerd");
+        let refs: Vec<&Path> = self.path.iter().map(PathBuf::as_path).collect();
+        self.containerd = Some(old.restart(&refs).unwrap_or_else(|e| panic!("{e}")));
+    }
+}
+
+/// Pids of shim processes serving this daemon.
+fn shim_pids(containerd: &Containerd) -> Vec<i32> {
+    let address = containerd.grpc_address().display().to_string();
+    std::fs::read_dir("/proc")
+        .expect("proc")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).ok()?)
+                .replace('\0', " ");
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let zombie = stat.rsplit_once(')')?.1.trim_start().starts_with('Z');
+            (cmd.contains("containerd-shim-runc-v2") && cmd.contains(&address) && !zombie)
+                .then_some(pid)
+        })
+        .collect()
+}
+
+fn scenarios(daemon: Daemon, shim: Shim) {
+    let mut bed = Bed::new(daemon, shim);
+    let rootfs = bed.rootfs();
+
+    // Output on both streams, and the exit code.
+    let out = bed.run(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        &rootfs,
+        "out",
+        "/bin/sh",
+        "-c",
+        "echo to-out; echo to-err >&2; exit 3",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "to-out\n", "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
+    assert_eq!(out.status.code(), Some(3));
+
+    // Detached run, exec with output and exit code, exec with stdin, ps, pause/resume.
+    bed.ok(&["run", "-d", "--rootfs", &rootfs, "bg", "/bin/sleep", "300"]);
+    bed.eventually("bg runs", || bed.task_status("bg") == "RUNNING");
+    let out = bed.run(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "e1",
+        "bg",
+        "/bin/sh",
+        "-c",
+        "echo exec-out; exit 4",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "exec-out\n");
+    assert_eq!(out.status.code(), Some(4));
+    let mut exec = bed
+        .ctr(&["tasks", "exec", "--exec-id", "e2", "bg", "/bin/cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("exec -i");
+    exec.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"through stdin\n")
+        .expect("write");
+    let out = exec.wait_with_output().expect("exec -i");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through stdin\n");
+    assert!(out.status.success(), "exec -i exits when its stdin closes");
+    let ps = bed.ok(&["tasks", "ps", "bg"]);
+    assert!(
+        ps.lines().count() >= 2,
+        "ps lists the task's process:\n{ps}"
+    );
+    bed.ok(&["tasks", "pause", "bg"]);
+    bed.eventually("bg pauses", || bed.task_status("bg") == "PAUSED");
+    bed.ok(&["tasks", "resume", "bg"]);
+    bed.eventually("bg resumes", || bed.task_status("bg") == "RUNNING");
+
+    // Update through the generated client (ctr has no update command): a memory limit, read
+    // back from the container's cgroup.
+    bed.update_memory("bg", 67_108_864);
+    let pid = bed
+        .ok(&["tasks", "ls"])
+        .lines()
+        .find(|l| l.starts_with("bg "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<u32>().ok())
+        .expect("bg pid");
+    assert_eq!(memory_limit(pid), 67_108_864);
+
+    // Containers keep running, and stay manageable, across a containerd restart.
+    let shims_before = shim_pids(bed.containerd());
+    bed.restart_containerd();
+    assert_eq!(
+        bed.task_status("bg"),
+        "RUNNING",
+        "the task survived containerd's restart"
+    );
+    let out = bed.run(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "e3",
+        "bg",
+        "/bin/echo",
+        "after-restart",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "after-restart\n");
+    assert_eq!(
+        shim_pids(bed.containerd()),
+        shims_before,
+        "the same shim still serves"
+    );
+    bed.remove("bg");
+
+    // file:// log URI.
+    let log_dir = tempfile::tempdir().expect("tempdir");
+    let log = log_dir.path().join("out.log");
+    bed.ok(&[
+        "run",
+        "--rm",
+        &format!("--log-uri=file://{}", log.display()),
+        "--rootfs",
+        &rootfs,
+        "logged",
+        "/bin/sh",
+        "-c",
+        "echo into-the-file",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("log file"),
+        "into-the-file\n"
+    );
+
+    // Two containers of one group share one shim.
+    for id in ["g1", "g2"] {
+        bed.ok(&[
+            "run",
+            "-d",
+            "--annotation",
+            "io.containerd.runc.v2.group=grp",
+            "--rootfs",
+            &rootfs,
+            id,
+            "/bin/sleep",
+            "300",
+        ]);
+    }
+    assert_eq!(
+        shim_pids(bed.containerd()).len(),
+        1,
+        "one shim serves the group"
+    );
+    bed.remove("g1");
+    bed.remove("g2");
+
+    // Nothing left: no shim, no runc state.
+    bed.eventually("every shim exits", || {
+        shim_pids(bed.containerd()).is_empty()
+    });
+    let state = PathBuf::from("/run/containerd/runc").join(&bed.ns);
+    let left: Vec<_> = std::fs::read_dir(&state)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "runc state left in {}: {left:?}",
+        state.display()
+    );
+    let _ = bed.daemon;
+}
+
+/// The memory limit of `pid`'s cgroup (v1 or v2).
+fn memory_limit(pid: u32) -> u64 {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        if controllers.split(',').any(|c| c == "memory") {
+            let file = format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes");
+            return std::fs::read_to_string(&file)
+                .expect("limit")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+        }
+        if controllers.is_empty() && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            let file = format!("/sys/fs/cgroup{path}/memory.max");
+            return std::fs::read_to_string(&file)
+                .expect("limit")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+        }
+    }
+    panic!("no memory cgroup for {pid}")
+}
+
+#[test]
+fn ours_on_containerd_1_6() {
+    scenarios(Daemon::Bookworm, Shim::Ours);
+}
+
+#[test]
+fn ours_on_containerd_2_1() {
+    scenarios(Daemon::Sid, Shim::Ours);
+}
+
+#[test]
+fn go_shim_on_containerd_1_6() {
+    scenarios(Daemon::Bookworm, Shim::Go);
+}
+
+#[test]
+fn go_shim_on_containerd_2_1() {
+    scenarios(Daemon::Sid, Shim::Go);
+}
+
+#[test]
+#[ignore = "needs containerd 1.7: scripts/setup-testbed.sh --with-1.7, then --ignored"]
+fn ours_on_containerd_1_7() {
+    scenarios(Daemon::Trixie, Shim::Ours);
+}
+
+#[test]
+#[ignore = "needs containerd 1.7: scripts/setup-testbed.sh --with-1.7, then --ignored"]
+fn go_shim_on_containerd_1_7() {
+    scenarios(Daemon::Trixie, Shim::Go);
+}
