@@ -4,6 +4,7 @@
 //! The shim is a library too: [`RuncShim`] plugs into [`ctrd_shim::run`], and [`Service`] is
 //! the task service, for shims that extend runc's behaviour.
 
+mod console;
 mod mount;
 mod options;
 mod process;

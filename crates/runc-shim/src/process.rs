@@ -107,6 +107,8 @@ pub struct Process {
     pub handles: StdioHandles,
     /// Its spec, for execs (JSON of an OCI `Process`).
     pub spec: Option<Vec<u8>>,
+    /// Its terminal, if it has one.
+    pub console: Option<crate::console::Console>,
     state: watch::Sender<State>,
 }
 
@@ -118,6 +120,7 @@ impl Process {
             stdio,
             handles: StdioHandles::default(),
             spec,
+            console: None,
             state: watch::channel(state).0,
         }
     }

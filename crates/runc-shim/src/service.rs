@@ -18,6 +18,7 @@ use ctrd_api::{Event, TypeUrl};
 use ctrd_runc::{AsyncRunc, CreateOptions, ExecOptions};
 use ctrd_shim::{Exit, ServeContext};
 
+use crate::console::Console;
 use crate::process::{Process, State};
 use crate::stdio::{self, Stdio};
 use crate::{mount, options};
@@ -204,6 +205,19 @@ impl Service {
     }
 }
 
+/// Receives the terminal runc sent to `socket` and starts copying it to and from the FIFOs.
+fn attach_console(
+    socket: &ctrd_runc::ConsoleSocket,
+    stdin: &str,
+    stdout: &str,
+) -> ttrpc::Result<Console> {
+    let master = socket
+        .receive(std::time::Duration::from_secs(10))
+        .map_err(|e| status(Code::INTERNAL, e))?;
+    Console::attach(master, stdin, stdout)
+        .map_err(|e| status(Code::INTERNAL, format!("attaching the terminal: {e}")))
+}
+
 fn timestamp(at: std::time::SystemTime) -> Timestamp {
     let d = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Timestamp {
@@ -304,12 +318,20 @@ impl task_ttrpc_async::Task for Service {
                 return Err(status(code, e.0));
             }
         };
+        let console_socket = match req.terminal.then(ctrd_runc::ConsoleSocket::new).transpose() {
+            Ok(socket) => socket,
+            Err(e) => {
+                unmount(&rootfs);
+                return Err(status(Code::INTERNAL, e));
+            }
+        };
         let created = runc
             .create(
                 &req.id,
                 &bundle,
                 CreateOptions {
                     io: Some(process_io),
+                    console_socket: console_socket.as_ref().map(|s| s.path().to_owned()),
                     pid_file: Some(bundle.join("init.pid")),
                     no_pivot: opts.no_pivot_root,
                     no_new_keyring: opts.no_new_keyring,
@@ -326,6 +348,16 @@ impl task_ttrpc_async::Task for Service {
         };
         let mut init = Process::new(String::new(), io, None, State::Defined);
         init.handles = handles;
+        if let Some(socket) = &console_socket {
+            match attach_console(socket, &req.stdin, &req.stdout) {
+                Ok(console) => init.console = Some(console),
+                Err(e) => {
+                    let _ = runc.delete(&req.id, true).await;
+                    unmount(&rootfs);
+                    return Err(e);
+                }
+            }
+        }
         let _ = init.created(pid);
         self.lock().containers.insert(
             req.id.clone(),
@@ -415,18 +447,28 @@ impl task_ttrpc_async::Task for Service {
             .map_err(|e| status(Code::INVALID_ARGUMENT, format!("exec spec: {e}")))?;
         let (process_io, handles) =
             stdio::open(&io, None).map_err(|e| status(Code::INVALID_ARGUMENT, e.0))?;
+        let console_socket = io
+            .terminal
+            .then(ctrd_runc::ConsoleSocket::new)
+            .transpose()
+            .map_err(|e| status(Code::INTERNAL, e))?;
         let pid = runc
             .exec_detached(
                 &req.id,
                 &process,
                 ExecOptions {
                     io: Some(process_io),
+                    console_socket: console_socket.as_ref().map(|s| s.path().to_owned()),
                     pid_file: Some(bundle.join(format!("{}.pid", req.exec_id))),
                     ..Default::default()
                 },
             )
             .await
             .map_err(runc_error)?;
+        let console = match &console_socket {
+            Some(socket) => Some(attach_console(socket, &io.stdin, &io.stdout)?),
+            None => None,
+        };
         if let Some(exec) = self
             .lock()
             .containers
@@ -434,6 +476,7 @@ impl task_ttrpc_async::Task for Service {
             .and_then(|c| c.execs.get_mut(&req.exec_id))
         {
             exec.handles = handles;
+            exec.console = console;
             let _ = exec.started(pid);
         }
         self.claim_early_exit(pid);
@@ -679,6 +722,22 @@ impl task_ttrpc_async::Task for Service {
             serde_json::from_slice(&resources.value)
                 .map_err(|e| status(Code::INVALID_ARGUMENT, format!("resources: {e}")))?;
         runc.update(&req.id, &resources).await.map_err(runc_error)
+    }
+
+    async fn resize_pty(&self, _ctx: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<()> {
+        let shared = self.lock();
+        let c = shared
+            .containers
+            .get(&req.id)
+            .ok_or_else(|| status(Code::NOT_FOUND, format!("container {} not found", req.id)))?;
+        let console = c
+            .process(&req.exec_id)?
+            .console
+            .as_ref()
+            .ok_or_else(|| status(Code::FAILED_PRECONDITION, "the process has no terminal"))?;
+        console
+            .resize(req.width, req.height)
+            .map_err(|e| status(Code::INTERNAL, format!("resizing the terminal: {e}")))
     }
 
     async fn connect(

@@ -56,14 +56,15 @@ fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> StdioError {
 }
 
 /// Opens what `stdio` names; `owner` (io_uid, io_gid) gets the stdin pipe.
+///
+/// A process with a terminal gets `/dev/null` here: its stdio is the terminal, attached with
+/// [`Console`](crate::console::Console) once runc hands the master over.
 pub fn open(
     stdio: &Stdio,
     owner: Option<(u32, u32)>,
 ) -> Result<(ProcessIo, StdioHandles), StdioError> {
     if stdio.terminal {
-        return Err(StdioError(
-            "terminals are not supported by this shim yet".into(),
-        ));
+        return Ok((ProcessIo::null(), StdioHandles::default()));
     }
     let mut handles = StdioHandles::default();
     let stdout = output(&stdio.stdout, &mut handles)?;

@@ -114,6 +114,33 @@ impl Bed {
         self.ok(&["containers", "rm", id]);
     }
 
+    /// Runs ctr under a 25x100 pseudo-terminal (`script`) and returns what it printed, with
+    /// the terminal's carriage returns removed.
+    fn in_terminal(&self, args: &[&str]) -> String {
+        let ctr = self.daemon.bin_dir().join("ctr");
+        let line = format!(
+            "stty rows 25 cols 100; {} --address {} --namespace {} {}",
+            ctr.display(),
+            self.containerd().grpc_address().display(),
+            self.ns,
+            args.iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("script (util-linux)");
+        // ctr writes a NUL (shown by the terminal as ^@) when it sets the terminal up.
+        let text = String::from_utf8_lossy(&out.stdout)
+            .replace(['\r', '\0'], "")
+            .replace("^@", "");
+        assert!(out.status.success(), "{line}: {text}");
+        text
+    }
+
     /// Sets the task's memory limit through the Tasks service.
     fn update_memory(&self, id: &str, limit: i64) {
         use ctrd_api::containerd::services::tasks::v1::UpdateTaskRequest;
@@ -189,6 +216,22 @@ fn scenarios(daemon: Daemon, shim: Shim) {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
     assert_eq!(out.status.code(), Some(3));
 
+    // A terminal, sized from ctr's own terminal through ResizePty; and an exec with one.
+    assert_eq!(
+        bed.in_terminal(&[
+            "run",
+            "-t",
+            "--rm",
+            "--rootfs",
+            &rootfs,
+            "tty1",
+            "/bin/sh",
+            "-c",
+            "sleep 0.3; stty size; tty"
+        ]),
+        "25 100\n/dev/pts/0\n"
+    );
+
     // Detached run, exec with output and exit code, exec with stdin, ps, pause/resume.
     bed.ok(&["run", "-d", "--rootfs", &rootfs, "bg", "/bin/sleep", "300"]);
     bed.eventually("bg runs", || bed.task_status("bg") == "RUNNING");
@@ -218,6 +261,18 @@ fn scenarios(daemon: Daemon, shim: Shim) {
     let out = exec.wait_with_output().expect("exec -i");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "through stdin\n");
     assert!(out.status.success(), "exec -i exits when its stdin closes");
+    let tty_exec = bed.in_terminal(&[
+        "tasks",
+        "exec",
+        "-t",
+        "--exec-id",
+        "t1",
+        "bg",
+        "/bin/sh",
+        "-c",
+        "sleep 0.3; stty size",
+    ]);
+    assert_eq!(tty_exec, "25 100\n");
     let ps = bed.ok(&["tasks", "ps", "bg"]);
     assert!(
         ps.lines().count() >= 2,
