@@ -5,6 +5,7 @@
 //! the task service, for shims that extend runc's behaviour.
 
 mod console;
+mod metrics;
 mod mount;
 mod options;
 mod process;

@@ -21,7 +21,7 @@ use ctrd_shim::{Exit, ServeContext};
 use crate::console::Console;
 use crate::process::{Process, State};
 use crate::stdio::{self, Stdio};
-use crate::{mount, options};
+use crate::{metrics, mount, options};
 
 /// Exits of pids not (yet) known are kept this many at most.
 const EARLY_EXITS: usize = 1024;
@@ -738,6 +738,14 @@ impl task_ttrpc_async::Task for Service {
         console
             .resize(req.width, req.height)
             .map_err(|e| status(Code::INTERNAL, format!("resizing the terminal: {e}")))
+    }
+
+    async fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
+        let runc = self.runc_of(&req.id)?;
+        let stats = runc.stats(&req.id).await.map_err(runc_error)?;
+        Ok(StatsResponse {
+            stats: Some(metrics::metrics(&stats, metrics::unified_host())),
+        })
     }
 
     async fn connect(

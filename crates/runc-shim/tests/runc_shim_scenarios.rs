@@ -295,6 +295,29 @@ fn scenarios(daemon: Daemon, shim: Shim) {
         .expect("bg pid");
     assert_eq!(memory_limit(pid), 67_108_864);
 
+    // Metrics of the host's cgroup version, with real figures.
+    let metrics = bed.ok(&["tasks", "metrics", "bg"]);
+    let figure = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in metrics:\n{metrics}"))
+    };
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert_eq!(figure("memory.max"), 67_108_864, "{metrics}");
+        assert!(figure("cpu.usage_usec") > 0, "{metrics}");
+    } else {
+        assert_eq!(figure("memory.limit_in_bytes"), 67_108_864, "{metrics}");
+        assert!(figure("memory.usage_in_bytes") > 0, "{metrics}");
+        assert!(
+            figure("cpuacct.usage") > 0,
+            "CPU usage is reported:\n{metrics}"
+        );
+    }
+    assert!(figure("pids.current") >= 1, "{metrics}");
+
     // Containers keep running, and stay manageable, across a containerd restart.
     let shims_before = shim_pids(bed.containerd());
     bed.restart_containerd();
