@@ -306,7 +306,17 @@ impl task_ttrpc_async::Task for Service {
             terminal: req.terminal,
         };
         let owner = (opts.io_uid != 0 || opts.io_gid != 0).then_some((opts.io_uid, opts.io_gid));
-        let (process_io, handles) = match stdio::open(&io, owner) {
+        let (process_io, handles) = match stdio::open(
+            &io,
+            owner,
+            &stdio::LogDriverContext {
+                id: &req.id,
+                namespace: &self.ctx.namespace,
+                reaper: &self.ctx.reaper,
+            },
+        )
+        .await
+        {
             Ok(opened) => opened,
             Err(e) => {
                 unmount(&rootfs);
@@ -445,8 +455,17 @@ impl task_ttrpc_async::Task for Service {
         };
         let process: ctrd_runc::spec::Process = serde_json::from_slice(&spec)
             .map_err(|e| status(Code::INVALID_ARGUMENT, format!("exec spec: {e}")))?;
-        let (process_io, handles) =
-            stdio::open(&io, None).map_err(|e| status(Code::INVALID_ARGUMENT, e.0))?;
+        let (process_io, handles) = stdio::open(
+            &io,
+            None,
+            &stdio::LogDriverContext {
+                id: &req.id,
+                namespace: &self.ctx.namespace,
+                reaper: &self.ctx.reaper,
+            },
+        )
+        .await
+        .map_err(|e| status(Code::INVALID_ARGUMENT, e.0))?;
         let console_socket = io
             .terminal
             .then(ctrd_runc::ConsoleSocket::new)

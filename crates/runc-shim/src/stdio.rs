@@ -59,14 +59,27 @@ fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> StdioError {
 ///
 /// A process with a terminal gets `/dev/null` here: its stdio is the terminal, attached with
 /// [`Console`](crate::console::Console) once runc hands the master over.
-pub fn open(
+pub async fn open(
     stdio: &Stdio,
     owner: Option<(u32, u32)>,
+    driver: &LogDriverContext<'_>,
 ) -> Result<(ProcessIo, StdioHandles), StdioError> {
     if stdio.terminal {
         return Ok((ProcessIo::null(), StdioHandles::default()));
     }
     let mut handles = StdioHandles::default();
+    if let Some(uri) = stdio.stdout.strip_prefix("binary://") {
+        let (stdout, stderr) = log_driver(uri, driver).await?;
+        let stdin = if stdio.stdin.is_empty() {
+            None
+        } else {
+            Some(stdin(&stdio.stdin, owner, &mut handles)?)
+        };
+        return Ok((
+            ProcessIo::from_fds(stdin, Some(stdout), Some(stderr)),
+            handles,
+        ));
+    }
     let stdout = output(&stdio.stdout, &mut handles)?;
     let stderr = if !stdio.stderr.is_empty() && stdio.stderr == stdio.stdout {
         stdout
@@ -162,6 +175,102 @@ fn stdin(
     Ok(pipe_reader)
 }
 
+/// Who a log driver works for.
+pub struct LogDriverContext<'a> {
+    /// The container id (`CONTAINER_ID`).
+    pub id: &'a str,
+    /// The namespace (`CONTAINER_NAMESPACE`).
+    pub namespace: &'a str,
+    /// Reaps the driver when it exits.
+    pub reaper: &'a ctrd_shim::Reaper,
+}
+
+/// Starts a `binary://` log driver as containerd defines it: the binary at the URI's path,
+/// each query pair as two arguments, `CONTAINER_ID` and `CONTAINER_NAMESPACE` as its whole
+/// environment, the container's stdout and stderr on fds 3 and 4, and fd 5 to close (or
+/// write to) once it is ready. Returns the write ends the container gets.
+async fn log_driver(
+    uri: &str,
+    ctx: &LogDriverContext<'_>,
+) -> Result<(OwnedFd, OwnedFd), StdioError> {
+    use command_fds::{CommandFdExt, FdMapping};
+    use tokio::io::AsyncReadExt;
+
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let path = percent_decode(path);
+    let mut command = std::process::Command::new(&path);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        command.arg(percent_decode(k));
+        if !v.is_empty() {
+            command.arg(percent_decode(v));
+        }
+    }
+    let (out_r, out_w) = std::io::pipe().map_err(|e| err("making the stdout pipe", e))?;
+    let (err_r, err_w) = std::io::pipe().map_err(|e| err("making the stderr pipe", e))?;
+    let (ready_r, ready_w) = std::io::pipe().map_err(|e| err("making the ready pipe", e))?;
+    command
+        .env_clear()
+        .env("CONTAINER_ID", ctx.id)
+        .env("CONTAINER_NAMESPACE", ctx.namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .fd_mappings(vec![
+            FdMapping {
+                parent_fd: out_r.into(),
+                child_fd: 3,
+            },
+            FdMapping {
+                parent_fd: err_r.into(),
+                child_fd: 4,
+            },
+            FdMapping {
+                parent_fd: ready_w.into(),
+                child_fd: 5,
+            },
+        ])
+        .map_err(|e| err("passing fds to the log driver", e))?;
+    let (child, _exit) = ctx
+        .reaper
+        .spawn(&mut command)
+        .map_err(|e| err(format!("starting log driver {path}"), e))?;
+    // Our copies of the driver's ends close with the command.
+    drop(command);
+    drop(child);
+    let mut ready = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(ready_r))
+        .map_err(|e| err("log driver ready pipe", e))?;
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(std::time::Duration::from_secs(10), ready.read(&mut byte)).await {
+        Ok(Ok(_)) => Ok((out_w.into(), err_w.into())),
+        Ok(Err(e)) => Err(err(format!("waiting for log driver {path}"), e)),
+        Err(_) => Err(StdioError(format!(
+            "log driver {path} did not get ready within 10 s"
+        ))),
+    }
+}
+
+/// Decodes `%XX` escapes of a URI component.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn open_nonblocking(path: &Path, write: bool) -> Result<OwnedFd, StdioError> {
     OpenOptions::new()
         .read(!write)
@@ -175,4 +284,18 @@ fn open_nonblocking(path: &Path, write: bool) -> Result<OwnedFd, StdioError> {
 fn set_blocking(fd: &OwnedFd) -> nix::Result<()> {
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
     fcntl(fd, FcntlArg::F_SETFL(flags & !OFlag::O_NONBLOCK)).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn uri_components_decode() {
+        assert_eq!(
+            percent_decode("/usr/bin/log%20driver"),
+            "/usr/bin/log driver"
+        );
+        assert_eq!(percent_decode("a%2Fb%zz%"), "a/b%zz%");
+    }
 }

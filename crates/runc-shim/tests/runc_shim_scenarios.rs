@@ -362,6 +362,45 @@ fn scenarios(daemon: Daemon, shim: Shim) {
         "into-the-file\n"
     );
 
+    // binary:// log driver: fds 3 and 4 carry the streams, closing fd 5 says it is ready.
+    let driver_dir = tempfile::tempdir().expect("tempdir");
+    let driver = driver_dir.path().join("log-driver");
+    std::fs::write(
+        &driver,
+        "#!/bin/sh\n\
+         dir=$2\n\
+         echo \"$CONTAINER_ID $CONTAINER_NAMESPACE\" > \"$dir/env\"\n\
+         cat <&3 5>&- > \"$dir/out\" &\n\
+         cat <&4 5>&- > \"$dir/err\" &\n\
+         exec 5>&-\n\
+         wait\n",
+    )
+    .expect("driver");
+    std::fs::set_permissions(&driver, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let uri = format!(
+        "--log-uri=binary://{}?dir={}",
+        driver.display(),
+        driver_dir.path().display()
+    );
+    bed.ok(&[
+        "run",
+        "--rm",
+        &uri,
+        "--rootfs",
+        &rootfs,
+        "driven",
+        "/bin/sh",
+        "-c",
+        "echo to-driver; echo err-driver >&2",
+    ]);
+    let read =
+        |name: &str| std::fs::read_to_string(driver_dir.path().join(name)).unwrap_or_default();
+    bed.eventually("the log driver wrote both streams", || {
+        read("out") == "to-driver\n" && read("err") == "err-driver\n"
+    });
+    assert_eq!(read("env"), format!("driven {}\n", bed.ns));
+
     // Two containers of one group share one shim.
     for id in ["g1", "g2"] {
         bed.ok(&[
