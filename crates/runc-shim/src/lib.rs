@@ -7,6 +7,7 @@
 mod console;
 mod metrics;
 mod mount;
+mod oom;
 mod options;
 mod process;
 mod service;

@@ -21,7 +21,7 @@ use ctrd_shim::{Exit, ServeContext};
 use crate::console::Console;
 use crate::process::{Process, State};
 use crate::stdio::{self, Stdio};
-use crate::{metrics, mount, options};
+use crate::{metrics, mount, oom, options};
 
 /// Exits of pids not (yet) known are kept this many at most.
 const EARLY_EXITS: usize = 1024;
@@ -421,6 +421,7 @@ impl task_ttrpc_async::Task for Service {
             if let Some(c) = self.lock().containers.get(&req.id) {
                 let _ = c.init.started(pid);
             }
+            oom::watch(pid, req.id.clone(), self.ctx.publisher.clone());
             self.publish(&TaskStart {
                 container_id: req.id,
                 pid,

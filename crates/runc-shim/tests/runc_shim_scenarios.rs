@@ -401,6 +401,36 @@ fn scenarios(daemon: Daemon, shim: Shim) {
     });
     assert_eq!(read("env"), format!("driven {}\n", bed.ns));
 
+    // An OOM kill: exit 137 and a TaskOOM event.
+    let mut events = bed
+        .ctr(&["events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ctr events");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = bed.run(&[
+        "run",
+        "--rm",
+        "--memory-limit=16777216",
+        "--rootfs",
+        &rootfs,
+        "oom",
+        "/bin/sh",
+        "-c",
+        "tail /dev/zero",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{out:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = events.kill();
+    let seen = events.wait_with_output().expect("events");
+    let seen = String::from_utf8_lossy(&seen.stdout);
+    assert!(
+        seen.lines()
+            .any(|l| l.contains("/tasks/oom") && l.contains("\"oom\"")),
+        "no TaskOOM for the container:\n{seen}"
+    );
+
     // Two containers of one group share one shim.
     for id in ["g1", "g2"] {
         bed.ok(&[
