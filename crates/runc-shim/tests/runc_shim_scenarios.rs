@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ctrd_testbed::{Containerd, Daemon, Rootfs};
+use ctrd_testbed::{Containerd, Daemon, ImageArchive, Rootfs};
 
 /// Which shim containerd runs for `io.containerd.runc.v2`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -429,6 +429,36 @@ fn scenarios(daemon: Daemon, shim: Shim) {
         seen.lines()
             .any(|l| l.contains("/tasks/oom") && l.contains("\"oom\"")),
         "no TaskOOM for the container:\n{seen}"
+    );
+
+    // An image: the snapshotter's overlay mounts come in Create, and are gone after Delete.
+    let image = ImageArchive::busybox("docker.io/library/ctrd-busybox:latest").expect("image");
+    bed.ok(&["images", "import", &image.path().display().to_string()]);
+    let out = bed.run(&[
+        "run",
+        "--rm",
+        image.name(),
+        "from-image",
+        "/bin/sh",
+        "-c",
+        "echo from-image; cat /proc/self/mountinfo | head -n 1",
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && printed.starts_with("from-image\n"),
+        "{out:?}"
+    );
+    assert!(
+        printed.contains("overlay"),
+        "the rootfs is the snapshotter's overlay:\n{printed}"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let state = bed.containerd().dir().display().to_string();
+    assert!(
+        !mounts
+            .lines()
+            .any(|l| l.contains(&state) && l.contains("rootfs")),
+        "the container's rootfs is unmounted after delete"
     );
 
     // Two containers of one group share one shim.

@@ -5,7 +5,8 @@
 //!   `scripts/setup-testbed.sh`) with its own root, state and sockets under a temporary folder
 //!   and CRI disabled; dropping it stops the daemon and every shim it started, unmounts what
 //!   they left and removes the folder.
-//! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one.
+//! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
+//!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
 //!
 //! Nothing here is mocked, so it needs root and the packages the set-up script installs; when
 //! they are missing, the error says which command to run instead of letting a test pass.
@@ -22,11 +23,13 @@ mod bundle;
 mod cleanup;
 mod daemon;
 mod error;
+mod image;
 mod rootfs;
 
 pub use bundle::Bundle;
 pub use daemon::{Containerd, Daemon};
 pub use error::Error;
+pub use image::ImageArchive;
 pub use rootfs::Rootfs;
 
 use std::path::{Path, PathBuf};

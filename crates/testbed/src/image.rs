@@ -1,0 +1,136 @@
+//! OCI image archives built offline from the busybox rootfs, for `ctr image import`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Rootfs};
+
+/// An image archive on disk, removed when dropped.
+#[derive(Debug)]
+pub struct ImageArchive {
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl ImageArchive {
+    /// A single-layer busybox image named `name` (such as
+    /// `docker.io/library/ctrd-busybox:latest`), in OCI layout, as a tar file.
+    pub fn busybox(name: &str) -> Result<ImageArchive, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("ctrd-image-")
+            .tempdir_in("/tmp")
+            .map_err(|e| Error::io("/tmp", e))?;
+        let layout = dir.path().join("layout");
+        let blobs = layout.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+
+        let rootfs = Rootfs::busybox()?;
+        let layer = dir.path().join("layer.tar");
+        tar(rootfs.path(), &layer)?;
+        let layer = blob(
+            &blobs,
+            &std::fs::read(&layer).map_err(|e| Error::io(&layer, e))?,
+        )?;
+
+        let (os, architecture) = ("linux", oci_arch());
+        let config = serde_json::json!({
+            "architecture": architecture,
+            "os": os,
+            "config": { "Cmd": ["/bin/sh"], "Env": ["PATH=/bin"] },
+            "rootfs": { "type": "layers", "diff_ids": [layer.0] },
+        });
+        let config = blob(&blobs, config.to_string().as_bytes())?;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config.0, "size": config.1,
+            },
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer.0, "size": layer.1,
+            }],
+        });
+        let manifest = blob(&blobs, manifest.to_string().as_bytes())?;
+        let tag = name.rsplit_once(':').map_or("latest", |(_, t)| t);
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest.0, "size": manifest.1,
+                "platform": { "architecture": architecture, "os": os },
+                "annotations": {
+                    "io.containerd.image.name": name,
+                    "org.opencontainers.image.ref.name": tag,
+                },
+            }],
+        });
+        write(&layout.join("index.json"), index.to_string().as_bytes())?;
+        write(
+            &layout.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
+        tar(&layout, &dir.path().join("image.tar"))?;
+        Ok(ImageArchive {
+            dir,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The archive file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("image.tar")
+    }
+
+    /// The image's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The OCI name of this machine's architecture.
+fn oci_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, data).map_err(|e| Error::io(path, e))
+}
+
+/// Stores `data` as a content-addressed blob; its digest and size.
+fn blob(blobs: &Path, data: &[u8]) -> Result<(String, usize), Error> {
+    let hex: String = Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    write(&blobs.join(&hex), data)?;
+    Ok((format!("sha256:{hex}"), data.len()))
+}
+
+/// Tars the content of `dir` (GNU tar, numeric root owner) into `out`.
+fn tar(dir: &Path, out: &Path) -> Result<(), Error> {
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(dir)
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-cf"])
+        .arg(out)
+        .arg(".")
+        .status()
+        .map_err(|e| Error::io("tar", e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::io(
+            out,
+            std::io::Error::other(format!("tar failed ({status})")),
+        ))
+    }
+}
