@@ -74,7 +74,8 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// Installs the test bed, then runs the main job.
+/// Installs the test bed, builds our runc shim, then runs the main job: a container under a
+/// private containerd, through our shim.
 pub fn demo() -> Result<(), Error> {
     step(
         "set up the test bed",
@@ -83,17 +84,36 @@ pub fn demo() -> Result<(), Error> {
         &[],
     )?;
     step(
-        "run a container under a private containerd",
+        "build the runc shim",
+        "cargo",
+        &[
+            "build",
+            "--quiet",
+            "--locked",
+            "--release",
+            "-p",
+            "ctrd-runc-shim",
+            "--bins",
+        ],
+        &[],
+    )?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let shim = repo_root()
+        .join(target)
+        .join("release/containerd-shim-runc-v2");
+    let shim = shim.to_string_lossy().into_owned();
+    step(
+        "run a container under a private containerd through our shim",
         "cargo",
         &[
             "run",
             "--quiet",
             "--locked",
             "-p",
-            "ctrd-client",
+            "ctrd-runc-shim",
             "--example",
             "demo",
         ],
-        &[],
+        &[("CTRD_RUNC_SHIM", shim.as_str())],
     )
 }
