@@ -293,7 +293,10 @@ fn scenarios(daemon: Daemon, shim: Shim) {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|p| p.parse::<u32>().ok())
         .expect("bg pid");
-    assert_eq!(memory_limit(pid), 67_108_864);
+    assert_eq!(
+        ctrd_testbed::cgroup::memory_limit(pid).expect("memory limit"),
+        67_108_864
+    );
 
     // Metrics of the host's cgroup version, with real figures.
     let metrics = bed.ok(&["tasks", "metrics", "bg"]);
@@ -497,36 +500,6 @@ fn scenarios(daemon: Daemon, shim: Shim) {
         state.display()
     );
     let _ = bed.daemon;
-}
-
-/// The memory limit of `pid`'s cgroup (v1 or v2).
-fn memory_limit(pid: u32) -> u64 {
-    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
-    for line in cgroups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (
-            parts.next(),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
-        if controllers.split(',').any(|c| c == "memory") {
-            let file = format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes");
-            return std::fs::read_to_string(&file)
-                .expect("limit")
-                .trim()
-                .parse()
-                .unwrap_or(0);
-        }
-        if controllers.is_empty() && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            let file = format!("/sys/fs/cgroup{path}/memory.max");
-            return std::fs::read_to_string(&file)
-                .expect("limit")
-                .trim()
-                .parse()
-                .unwrap_or(0);
-        }
-    }
-    panic!("no memory cgroup for {pid}")
 }
 
 #[test]

@@ -10,31 +10,6 @@ use ctrd_runc::CreateOptions;
 use ctrd_runc::spec::{LinuxMemoryBuilder, LinuxResourcesBuilder};
 use ctrd_testbed::Bundle;
 
-/// The container's memory limit, read from its cgroup (v1 or v2).
-fn memory_limit(pid: u32) -> u64 {
-    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup file");
-    for line in cgroups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (
-            parts.next(),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
-        let file = if controllers.split(',').any(|c| c == "memory") {
-            format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes")
-        } else if controllers.is_empty()
-            && std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-        {
-            format!("/sys/fs/cgroup{path}/memory.max")
-        } else {
-            continue;
-        };
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
-        return text.trim().parse().unwrap_or(u64::MAX);
-    }
-    panic!("no memory cgroup for {pid}");
-}
-
 #[test]
 fn update_stats_and_events() {
     let t = TestRunc::new();
@@ -56,7 +31,10 @@ fn update_stats_and_events() {
         .build()
         .expect("resources");
     runc.update(id, &resources).expect("update");
-    assert_eq!(memory_limit(pid), limit as u64);
+    assert_eq!(
+        ctrd_testbed::cgroup::memory_limit(pid).expect("memory limit"),
+        limit as u64
+    );
 
     let stats = runc.stats(id).expect("stats");
     assert_eq!(stats.memory.usage.limit, limit as u64);

@@ -20,6 +20,7 @@
 //! ```
 
 mod bundle;
+pub mod cgroup;
 mod cleanup;
 mod daemon;
 mod error;
