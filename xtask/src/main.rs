@@ -1,5 +1,6 @@
 //! Developer entry points. Run `cargo xtask --help`.
 
+mod bench;
 mod lock;
 mod regen;
 mod suite;
@@ -44,6 +45,18 @@ enum Task {
     },
     /// Install the test bed, then run a real container under a private containerd.
     Demo,
+    /// Measure our runc shim against Debian's Go shim and plain runc, side by side.
+    Bench {
+        /// Samples per latency figure.
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+        /// containerd to run: 1.6, 1.7 or 2.1.
+        #[arg(long, default_value = "1.6")]
+        daemon: String,
+        /// Skip the 1 GiB throughput figure.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 /// Errors of the developer tasks.
@@ -111,6 +124,23 @@ fn main() -> ExitCode {
         }),
         Task::Test { with_1_7 } => suite::test(with_1_7),
         Task::Demo => suite::demo(),
+        Task::Bench {
+            runs,
+            daemon,
+            quick,
+        } => match ctrd_testbed::Daemon::ALL
+            .into_iter()
+            .find(|d| d.version() == daemon)
+        {
+            Some(daemon) => bench::run(&bench::Options {
+                runs,
+                daemon,
+                quick,
+            }),
+            None => Err(Error::Message(format!(
+                "unknown daemon {daemon}: use 1.6, 1.7 or 2.1"
+            ))),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -74,15 +74,18 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// Installs the test bed, builds our runc shim, then runs the main job: a container under a
-/// private containerd, through our shim.
-pub fn demo() -> Result<(), Error> {
+/// Runs `scripts/setup-testbed.sh`.
+pub fn setup_testbed() -> Result<(), Error> {
     step(
         "set up the test bed",
         "bash",
         &["scripts/setup-testbed.sh"],
         &[],
-    )?;
+    )
+}
+
+/// Builds `containerd-shim-runc-v2` in release mode and returns its path.
+pub fn build_release_shim() -> Result<std::path::PathBuf, Error> {
     step(
         "build the runc shim",
         "cargo",
@@ -98,9 +101,16 @@ pub fn demo() -> Result<(), Error> {
         &[],
     )?;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    let shim = repo_root()
+    Ok(repo_root()
         .join(target)
-        .join("release/containerd-shim-runc-v2");
+        .join("release/containerd-shim-runc-v2"))
+}
+
+/// Installs the test bed, builds our runc shim, then runs the main job: a container under a
+/// private containerd, through our shim.
+pub fn demo() -> Result<(), Error> {
+    setup_testbed()?;
+    let shim = build_release_shim()?;
     let shim = shim.to_string_lossy().into_owned();
     step(
         "run a container under a private containerd through our shim",
