@@ -1,0 +1,198 @@
+//! The test bed for the runc shim's end-to-end tests: a private containerd whose
+//! `io.containerd.runc.v2` is our shim or Debian's Go shim, and `ctr` helpers.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ctrd_testbed::{Containerd, Daemon, Rootfs};
+
+/// Which shim containerd runs for `io.containerd.runc.v2`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shim {
+    /// Ours.
+    Ours,
+    /// Debian's Go shim.
+    Go,
+}
+
+pub struct Bed {
+    /// A namespace of its own: runc's state folder is per namespace and shared by daemons.
+    pub ns: String,
+    containerd: Option<Containerd>,
+    pub daemon: Daemon,
+    pub rootfs: Rootfs,
+    _bin: Option<tempfile::TempDir>,
+    path: Vec<PathBuf>,
+}
+
+impl Bed {
+    pub fn new(daemon: Daemon, shim: Shim) -> Bed {
+        let bin = (shim == Shim::Ours).then(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("ctrd-ourshim-")
+                .tempdir()
+                .expect("tempdir");
+            std::os::unix::fs::symlink(
+                env!("CARGO_BIN_EXE_containerd-shim-runc-v2"),
+                dir.path().join("containerd-shim-runc-v2"),
+            )
+            .expect("link");
+            dir
+        });
+        let path: Vec<PathBuf> = bin.iter().map(|d| d.path().to_owned()).collect();
+        let refs: Vec<&Path> = path.iter().map(PathBuf::as_path).collect();
+        let containerd =
+            Containerd::start_with_path(daemon, &refs).unwrap_or_else(|e| panic!("{e}"));
+        Bed {
+            ns: format!("e2e-{}-{shim:?}", daemon.version())
+                .replace('.', "-")
+                .to_lowercase(),
+            containerd: Some(containerd),
+            daemon,
+            rootfs: Rootfs::busybox().expect("rootfs"),
+            _bin: bin,
+            path,
+        }
+    }
+
+    pub fn containerd(&self) -> &Containerd {
+        self.containerd.as_ref().expect("containerd")
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> Command {
+        let mut c = self.containerd().ctr().expect("ctr");
+        c.args(["--namespace", &self.ns]).args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.ctr(args).output().expect("ctr")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "ctr {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn rootfs(&self) -> String {
+        self.rootfs.path().display().to_string()
+    }
+
+    pub fn task_status(&self, id: &str) -> String {
+        self.ok(&["tasks", "ls"])
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    pub fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn remove(&self, id: &str) {
+        let _ = self.run(&["tasks", "kill", "-s", "SIGKILL", id]);
+        self.eventually(&format!("{id} stops"), || {
+            let s = self.task_status(id);
+            s == "STOPPED" || s.is_empty()
+        });
+        let _ = self.run(&["tasks", "delete", id]);
+        self.ok(&["containers", "rm", id]);
+    }
+
+    /// Runs ctr under a 25x100 pseudo-terminal (`script`) and returns what it printed, with
+    /// the terminal's carriage returns removed.
+    pub fn in_terminal(&self, args: &[&str]) -> String {
+        let ctr = self.daemon.bin_dir().join("ctr");
+        let line = format!(
+            "stty rows 25 cols 100; {} --address {} --namespace {} {}",
+            ctr.display(),
+            self.containerd().grpc_address().display(),
+            self.ns,
+            args.iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("script (util-linux)");
+        // ctr writes a NUL (shown by the terminal as ^@) when it sets the terminal up.
+        let text = String::from_utf8_lossy(&out.stdout)
+            .replace(['\r', '\0'], "")
+            .replace("^@", "");
+        assert!(out.status.success(), "{line}: {text}");
+        text
+    }
+
+    /// Sets the task's memory limit through the Tasks service.
+    pub fn update_memory(&self, id: &str, limit: i64) {
+        use ctrd_api::containerd::services::tasks::v1::UpdateTaskRequest;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let client = ctrd_client::Client::connect(self.containerd().grpc_address())
+                .await
+                .expect("connect")
+                .with_namespace(&self.ns);
+            let resources = serde_json::json!({ "memory": { "limit": limit } });
+            client
+                .tasks()
+                .update(UpdateTaskRequest {
+                    container_id: id.into(),
+                    resources: Some(ctrd_api::prost_types::Any {
+                        type_url:
+                            "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+                                .into(),
+                        value: resources.to_string().into_bytes(),
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .expect("update");
+        });
+    }
+
+    /// Stops containerd and starts the same one again on the same folders.
+    pub fn restart_containerd(&mut self) {
+        let old = self.containerd.take().expect("containerd");
+        let refs: Vec<&Path> = self.path.iter().map(PathBuf::as_path).collect();
+        self.containerd = Some(old.restart(&refs).unwrap_or_else(|e| panic!("{e}")));
+    }
+}
+
+/// Pids of shim processes serving this daemon.
+pub fn shim_pids(containerd: &Containerd) -> Vec<i32> {
+    let address = containerd.grpc_address().display().to_string();
+    std::fs::read_dir("/proc")
+        .expect("proc")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).ok()?)
+                .replace('\0', " ");
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let zombie = stat.rsplit_once(')')?.1.trim_start().starts_with('Z');
+            (cmd.contains("containerd-shim-runc-v2") && cmd.contains(&address) && !zombie)
+                .then_some(pid)
+        })
+        .collect()
+}
