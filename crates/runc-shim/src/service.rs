@@ -49,6 +49,16 @@ struct Container {
     shared_pid_ns: bool,
     /// Init has exited but execs are still being reaped; its exit is published after theirs.
     init_exit: Option<(u32, Timestamp)>,
+    /// Created from a checkpoint: `Start` restores it, with the stdio opened at `Create`.
+    restore: Option<PendingRestore>,
+}
+
+/// What `Start` needs to restore a container created from a checkpoint.
+struct PendingRestore {
+    image_path: PathBuf,
+    io: ctrd_runc::ProcessIo,
+    console_socket: Option<ctrd_runc::ConsoleSocket>,
+    options: ctrd_api::containerd::runc::v1::Options,
 }
 
 impl Container {
@@ -196,6 +206,61 @@ impl Service {
         }
     }
 
+    /// Restores a container created from a checkpoint; its init's pid.
+    async fn restore(
+        &self,
+        id: &str,
+        runc: &AsyncRunc,
+        restore: PendingRestore,
+        bundle: &Path,
+    ) -> ttrpc::Result<u32> {
+        let pid = runc
+            .restore(
+                id,
+                bundle,
+                ctrd_runc::RestoreOptions {
+                    criu: ctrd_runc::CriuOptions {
+                        image_path: restore.image_path,
+                        work_path: (!restore.options.criu_work_path.is_empty())
+                            .then(|| PathBuf::from(&restore.options.criu_work_path)),
+                        ..Default::default()
+                    },
+                    create: CreateOptions {
+                        io: Some(restore.io),
+                        console_socket: restore
+                            .console_socket
+                            .as_ref()
+                            .map(|s| s.path().to_owned()),
+                        pid_file: Some(bundle.join("init.pid")),
+                        no_pivot: restore.options.no_pivot_root,
+                        no_new_keyring: restore.options.no_new_keyring,
+                        ..Default::default()
+                    },
+                    no_subreaper: false,
+                },
+            )
+            .await
+            .map_err(runc_error)?;
+        let console = {
+            let shared = self.lock();
+            let c = shared.containers.get(id);
+            match (&restore.console_socket, c) {
+                (Some(socket), Some(c)) => Some(attach_console(
+                    socket,
+                    &c.init.stdio.stdin,
+                    &c.init.stdio.stdout,
+                )?),
+                _ => None,
+            }
+        };
+        if let Some(c) = self.lock().containers.get_mut(id) {
+            let _ = c.init.created(pid);
+            c.init.console = console;
+        }
+        self.claim_early_exit(pid);
+        Ok(pid)
+    }
+
     /// Applies an exit that arrived before its pid was known.
     fn claim_early_exit(&self, pid: u32) {
         let mut shared = self.lock();
@@ -273,12 +338,6 @@ impl task_ttrpc_async::Task for Service {
                 format!("container {} exists", req.id),
             ));
         }
-        if !req.checkpoint.is_empty() {
-            return Err(status(
-                Code::UNIMPLEMENTED,
-                "restoring from a checkpoint is not supported yet",
-            ));
-        }
         let bundle = PathBuf::from(&req.bundle);
         let opts = options::decode(req.options.as_ref());
         options::save(&opts, &bundle)
@@ -320,12 +379,7 @@ impl task_ttrpc_async::Task for Service {
             Ok(opened) => opened,
             Err(e) => {
                 unmount(&rootfs);
-                let code = if req.terminal {
-                    Code::UNIMPLEMENTED
-                } else {
-                    Code::INVALID_ARGUMENT
-                };
-                return Err(status(code, e.0));
+                return Err(status(Code::INVALID_ARGUMENT, e.0));
             }
         };
         let console_socket = match req.terminal.then(ctrd_runc::ConsoleSocket::new).transpose() {
@@ -335,6 +389,43 @@ impl task_ttrpc_async::Task for Service {
                 return Err(status(Code::INTERNAL, e));
             }
         };
+        if !req.checkpoint.is_empty() {
+            // Restored at Start, as containerd expects a created task first.
+            let mut init = Process::new(String::new(), io, None, State::Defined);
+            init.handles = handles;
+            self.lock().containers.insert(
+                req.id.clone(),
+                Container {
+                    shared_pid_ns: !has_pid_namespace(&bundle),
+                    bundle,
+                    rootfs,
+                    runc,
+                    init,
+                    execs: HashMap::new(),
+                    init_exit: None,
+                    restore: Some(PendingRestore {
+                        image_path: PathBuf::from(&req.checkpoint),
+                        io: process_io,
+                        console_socket,
+                        options: opts,
+                    }),
+                },
+            );
+            self.publish(&TaskCreate {
+                container_id: req.id,
+                bundle: req.bundle,
+                rootfs: req.rootfs,
+                io: Some(TaskIo {
+                    stdin: req.stdin,
+                    stdout: req.stdout,
+                    stderr: req.stderr,
+                    terminal: req.terminal,
+                }),
+                checkpoint: req.checkpoint,
+                pid: 0,
+            });
+            return Ok(CreateTaskResponse { pid: 0 });
+        }
         let created = runc
             .create(
                 &req.id,
@@ -379,6 +470,7 @@ impl task_ttrpc_async::Task for Service {
                 init,
                 execs: HashMap::new(),
                 init_exit: None,
+                restore: None,
             },
         );
         self.claim_early_exit(pid);
@@ -409,6 +501,7 @@ impl task_ttrpc_async::Task for Service {
                     .ok_or_else(|| status(Code::NOT_FOUND, "container gone"))?;
                 match c.init.state() {
                     State::Created { pid } => pid,
+                    State::Defined if c.restore.is_some() => 0,
                     other => {
                         return Err(status(
                             Code::FAILED_PRECONDITION,
@@ -417,7 +510,18 @@ impl task_ttrpc_async::Task for Service {
                     }
                 }
             };
-            runc.start(&req.id).await.map_err(runc_error)?;
+            let pending = self
+                .lock()
+                .containers
+                .get_mut(&req.id)
+                .and_then(|c| c.restore.take().map(|r| (r, c.bundle.clone())));
+            let pid = match pending {
+                Some((restore, bundle)) => self.restore(&req.id, &runc, restore, &bundle).await?,
+                None => {
+                    runc.start(&req.id).await.map_err(runc_error)?;
+                    pid
+                }
+            };
             if let Some(c) = self.lock().containers.get(&req.id) {
                 let _ = c.init.started(pid);
             }
@@ -766,6 +870,58 @@ impl task_ttrpc_async::Task for Service {
         Ok(StatsResponse {
             stats: Some(metrics::metrics(&stats, metrics::unified_host())),
         })
+    }
+
+    async fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        req: CheckpointTaskRequest,
+    ) -> ttrpc::Result<()> {
+        use ctrd_api::containerd::runc::v1::CheckpointOptions as RuncCheckpoint;
+        let runc = self.runc_of(&req.id)?;
+        let opts = match req.options.as_ref() {
+            Some(any) if any.type_url.ends_with(RuncCheckpoint::TYPE_URL) => {
+                RuncCheckpoint::from_any(any).map_err(|e| status(Code::INVALID_ARGUMENT, e))?
+            }
+            _ => RuncCheckpoint::default(),
+        };
+        let image_path = if opts.image_path.is_empty() {
+            req.path.clone()
+        } else {
+            opts.image_path.clone()
+        };
+        if image_path.is_empty() {
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                "a checkpoint needs an image path",
+            ));
+        }
+        runc.checkpoint(
+            &req.id,
+            &ctrd_runc::CheckpointOptions {
+                criu: ctrd_runc::CriuOptions {
+                    image_path: PathBuf::from(&image_path),
+                    work_path: (!opts.work_path.is_empty()).then(|| PathBuf::from(&opts.work_path)),
+                    tcp_established: opts.open_tcp,
+                    ext_unix_sk: opts.external_unix_sockets,
+                    shell_job: opts.terminal,
+                    file_locks: opts.file_locks,
+                    manage_cgroups_mode: (!opts.cgroups_mode.is_empty())
+                        .then(|| opts.cgroups_mode.clone()),
+                    empty_namespaces: opts.empty_namespaces.clone(),
+                    ..Default::default()
+                },
+                leave_running: !opts.exit,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(runc_error)?;
+        self.publish(&ctrd_api::containerd::events::TaskCheckpointed {
+            container_id: req.id,
+            checkpoint: image_path,
+        });
+        Ok(())
     }
 
     async fn connect(
