@@ -11,12 +11,13 @@ mod oom;
 mod options;
 mod process;
 mod service;
+mod shim_cgroup;
 mod stdio;
 
 pub use service::Service;
 
 use ctrd_api::containerd::task::v2::DeleteResponse;
-use ctrd_shim::{DeleteContext, Error, ServeContext, Shim};
+use ctrd_shim::{DeleteContext, Error, ServeContext, Shim, StartContext};
 
 /// The runc shim.
 #[derive(Debug)]
@@ -28,6 +29,16 @@ impl Shim for RuncShim {
 
     async fn task(ctx: ServeContext) -> Result<Service, Error> {
         Ok(Service::new(ctx))
+    }
+
+    /// Joins the shim cgroup the runc options name, so the serving shim starts in it.
+    fn on_start(ctx: &StartContext) -> Result<(), Error> {
+        let opts = options::decode(ctx.options.as_ref());
+        if !opts.shim_cgroup.is_empty() {
+            shim_cgroup::join(&opts.shim_cgroup)
+                .map_err(|e| Error::Shim(format!("shim cgroup: {e}")))?;
+        }
+        Ok(())
     }
 
     /// For a container whose shim died: force-delete it in runc and unmount its rootfs.
