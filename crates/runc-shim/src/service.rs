@@ -129,7 +129,7 @@ impl Service {
             .containers
             .get(id)
             .map(|c| c.runc.clone())
-            .ok_or_else(|| status(Code::NOT_FOUND, format!("container {id} not found")))
+            .ok_or_else(|| not_found(id))
     }
 
     /// Routes an exit to the process it ends; keeps it if the pid is not known yet.
@@ -281,6 +281,20 @@ fn attach_console(
         .map_err(|e| status(Code::INTERNAL, e))?;
     Console::attach(master, stdin, stdout)
         .map_err(|e| status(Code::INTERNAL, format!("attaching the terminal: {e}")))
+}
+
+fn not_found(id: &str) -> ttrpc::Error {
+    status(Code::NOT_FOUND, format!("container {id} not found"))
+}
+
+/// The container `id`, or NOT_FOUND.
+fn container<'a>(shared: &'a Shared, id: &str) -> ttrpc::Result<&'a Container> {
+    shared.containers.get(id).ok_or_else(|| not_found(id))
+}
+
+/// The container `id`, mutable, or NOT_FOUND.
+fn container_mut<'a>(shared: &'a mut Shared, id: &str) -> ttrpc::Result<&'a mut Container> {
+    shared.containers.get_mut(id).ok_or_else(|| not_found(id))
 }
 
 fn timestamp(at: std::time::SystemTime) -> Timestamp {
@@ -495,10 +509,7 @@ impl task_ttrpc_async::Task for Service {
         if req.exec_id.is_empty() {
             let pid = {
                 let shared = self.lock();
-                let c = shared
-                    .containers
-                    .get(&req.id)
-                    .ok_or_else(|| status(Code::NOT_FOUND, "container gone"))?;
+                let c = container(&shared, &req.id)?;
                 match c.init.state() {
                     State::Created { pid } => pid,
                     State::Defined if c.restore.is_some() => 0,
@@ -535,10 +546,7 @@ impl task_ttrpc_async::Task for Service {
 
         let (spec, io, bundle) = {
             let shared = self.lock();
-            let c = shared
-                .containers
-                .get(&req.id)
-                .ok_or_else(|| status(Code::NOT_FOUND, "container gone"))?;
+            let c = container(&shared, &req.id)?;
             if !matches!(c.init.state(), State::Running { .. }) || c.init_exit.is_some() {
                 return Err(status(
                     Code::FAILED_PRECONDITION,
@@ -620,9 +628,7 @@ impl task_ttrpc_async::Task for Service {
             .ok_or_else(|| status(Code::INVALID_ARGUMENT, "exec needs a process spec"))?;
         {
             let mut shared = self.lock();
-            let c = shared.containers.get_mut(&req.id).ok_or_else(|| {
-                status(Code::NOT_FOUND, format!("container {} not found", req.id))
-            })?;
+            let c = container_mut(&mut shared, &req.id)?;
             if c.execs.contains_key(&req.exec_id) {
                 return Err(status(
                     Code::ALREADY_EXISTS,
@@ -655,19 +661,14 @@ impl task_ttrpc_async::Task for Service {
 
     async fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> ttrpc::Result<StateResponse> {
         let shared = self.lock();
-        let c = shared
-            .containers
-            .get(&req.id)
-            .ok_or_else(|| status(Code::NOT_FOUND, format!("container {} not found", req.id)))?;
+        let c = container(&shared, &req.id)?;
         Ok(state_response(&req.id, &c.bundle, c.process(&req.exec_id)?))
     }
 
     async fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
         let mut rx = {
             let shared = self.lock();
-            let c = shared.containers.get(&req.id).ok_or_else(|| {
-                status(Code::NOT_FOUND, format!("container {} not found", req.id))
-            })?;
+            let c = container(&shared, &req.id)?;
             c.process(&req.exec_id)?.exited()
         };
         let state = *rx
@@ -686,9 +687,7 @@ impl task_ttrpc_async::Task for Service {
     async fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> ttrpc::Result<()> {
         let (runc, state) = {
             let shared = self.lock();
-            let c = shared.containers.get(&req.id).ok_or_else(|| {
-                status(Code::NOT_FOUND, format!("container {} not found", req.id))
-            })?;
+            let c = container(&shared, &req.id)?;
             (c.runc.clone(), c.process(&req.exec_id)?.state())
         };
         if !state.is_live() {
@@ -713,9 +712,7 @@ impl task_ttrpc_async::Task for Service {
     ) -> ttrpc::Result<DeleteResponse> {
         if !req.exec_id.is_empty() {
             let mut shared = self.lock();
-            let c = shared.containers.get_mut(&req.id).ok_or_else(|| {
-                status(Code::NOT_FOUND, format!("container {} not found", req.id))
-            })?;
+            let c = container_mut(&mut shared, &req.id)?;
             let state = c.process(&req.exec_id)?.state();
             if state.is_live() {
                 return Err(status(Code::FAILED_PRECONDITION, "the exec is running"));
@@ -733,9 +730,7 @@ impl task_ttrpc_async::Task for Service {
         }
         let (runc, state) = {
             let shared = self.lock();
-            let c = shared.containers.get(&req.id).ok_or_else(|| {
-                status(Code::NOT_FOUND, format!("container {} not found", req.id))
-            })?;
+            let c = container(&shared, &req.id)?;
             (c.runc.clone(), c.init.state())
         };
         if matches!(state, State::Running { .. } | State::Paused { .. }) {
@@ -827,10 +822,7 @@ impl task_ttrpc_async::Task for Service {
 
     async fn close_io(&self, _ctx: &TtrpcContext, req: CloseIoRequest) -> ttrpc::Result<()> {
         let mut shared = self.lock();
-        let c = shared
-            .containers
-            .get_mut(&req.id)
-            .ok_or_else(|| status(Code::NOT_FOUND, format!("container {} not found", req.id)))?;
+        let c = container_mut(&mut shared, &req.id)?;
         if req.stdin {
             c.process_mut(&req.exec_id)?.handles.close_stdin();
         }
@@ -850,10 +842,7 @@ impl task_ttrpc_async::Task for Service {
 
     async fn resize_pty(&self, _ctx: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<()> {
         let shared = self.lock();
-        let c = shared
-            .containers
-            .get(&req.id)
-            .ok_or_else(|| status(Code::NOT_FOUND, format!("container {} not found", req.id)))?;
+        let c = container(&shared, &req.id)?;
         let console = c
             .process(&req.exec_id)?
             .console

@@ -318,7 +318,6 @@ fn scenarios(daemon: Daemon, shim: Shim) {
         "runc state left in {}: {left:?}",
         state.display()
     );
-    let _ = bed.daemon;
 }
 
 #[test]
