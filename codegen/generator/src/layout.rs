@@ -116,6 +116,8 @@ pub use prost_types;
 pub use tonic;
 #[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
 pub use ttrpc;
+#[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
+pub use ttrpc_rt::CallContext;
 
 /// What generated macros and the scaffolding macro refer to; not a public API.
 #[doc(hidden)]
@@ -150,7 +152,7 @@ grpc = ["dep:tonic", "dep:tonic-prost"]
 ## Synchronous ttrpc servers and clients of the shim services.
 ttrpc = ["dep:ttrpc", "ttrpc/sync"]
 ## Asynchronous ttrpc servers and clients of the shim services.
-ttrpc-async = ["dep:ttrpc", "ttrpc/async", "dep:async-trait"]
+ttrpc-async = ["dep:ttrpc", "ttrpc/async", "dep:async-trait", "dep:tokio"]
 
 [dependencies]
 prost.workspace = true
@@ -161,6 +163,7 @@ tonic = {{ workspace = true, optional = true, features = ["codegen"] }}
 tonic-prost = {{ workspace = true, optional = true }}
 ttrpc = {{ workspace = true, optional = true, features = ["rustprotobuf"] }}
 async-trait = {{ workspace = true, optional = true }}
+tokio = {{ workspace = true, optional = true, features = ["rt"] }}
 "#
     )
 }

@@ -89,7 +89,7 @@ fn flavour(service: &Service, transport: Transport) -> TokenStream {
         } else {
             quote! {
                 #[doc = #doc]
-                fn #name(&self, ctx: &#ctx, req: #input) -> ::ttrpc::Result<#output>;
+                fn #name(&self, ctx: &crate::CallContext, req: #input) -> ::ttrpc::Result<#output>;
             }
         }
     });
@@ -114,7 +114,9 @@ fn flavour(service: &Service, transport: Transport) -> TokenStream {
                 let s = service.clone();
                 methods.insert(
                     #path.to_owned(),
-                    crate::ttrpc_rt::unary(move |ctx: &#ctx, req| s.#name(ctx, req)),
+                    crate::ttrpc_rt::unary(move |ctx: &#ctx, req| {
+                        s.#name(&crate::CallContext::from(ctx), req)
+                    }),
                 );
             }
         }
@@ -181,6 +183,38 @@ fn flavour(service: &Service, transport: Transport) -> TokenStream {
     });
 
     let meta = scaffold::meta_macro(service, transport);
+    let adapter = if is_async {
+        let sync_module = format_ident!("{}", Transport::Ttrpc.module_name(service));
+        let adapter_doc = format!(
+            " Serves a synchronous implementation of `{full_name}` on the asynchronous server: \
+             each call runs on the runtime's blocking pool."
+        );
+        let methods = service.methods.iter().map(|m| {
+            let name = format_ident!("{}", m.name);
+            let input = message_type(&m.input_type);
+            let output = message_type(&m.output_type);
+            quote! {
+                fn #name(&self, ctx: &#ctx, req: #input)
+                    -> impl ::core::future::Future<Output = ::ttrpc::Result<#output>> + Send {
+                    let service = self.0.clone();
+                    let ctx = crate::CallContext::from(ctx);
+                    crate::ttrpc_rt::blocking(move || service.#name(&ctx, req))
+                }
+            }
+        });
+        quote! {
+            #[doc = #adapter_doc]
+            #[cfg(feature = "ttrpc")]
+            pub struct FromSync<S: ?Sized>(pub ::std::sync::Arc<S>);
+
+            #[cfg(feature = "ttrpc")]
+            impl<S: super::#sync_module::#trait_name + ?Sized> #trait_name for FromSync<S> {
+                #(#methods)*
+            }
+        }
+    } else {
+        quote! {}
+    };
 
     quote! {
         #[doc = #module_doc]
@@ -207,6 +241,8 @@ fn flavour(service: &Service, transport: Transport) -> TokenStream {
 
                 #(#client_methods)*
             }
+
+            #adapter
 
             #meta
         }

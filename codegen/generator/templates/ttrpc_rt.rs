@@ -3,10 +3,54 @@
 //! Generated ttrpc servers and clients call into this module; it decodes requests, encodes
 //! responses and turns handler errors into ttrpc statuses, once for every method.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use prost::Message;
 use ttrpc::{Code, Request, Response};
+
+/// What a synchronous handler learns about its call: the request's metadata and timeout.
+///
+/// Synchronous service traits take this instead of the `ttrpc` crate's own context, so a
+/// synchronous implementation can also be served by the asynchronous server (through the
+/// generated `FromSync` adapters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// Request metadata, by key.
+    pub metadata: HashMap<String, Vec<String>>,
+    /// The client's timeout in nanoseconds, 0 for none.
+    pub timeout_nano: i64,
+}
+
+#[cfg(feature = "ttrpc")]
+impl From<&ttrpc::TtrpcContext> for CallContext {
+    fn from(ctx: &ttrpc::TtrpcContext) -> Self {
+        CallContext {
+            metadata: ctx.metadata.clone(),
+            timeout_nano: ctx.timeout_nano,
+        }
+    }
+}
+
+#[cfg(feature = "ttrpc-async")]
+impl From<&ttrpc::r#async::TtrpcContext> for CallContext {
+    fn from(ctx: &ttrpc::r#async::TtrpcContext) -> Self {
+        CallContext {
+            metadata: ctx.metadata.clone(),
+            timeout_nano: ctx.timeout_nano,
+        }
+    }
+}
+
+/// Runs a synchronous handler on the runtime's blocking pool, for the `FromSync` adapters.
+#[cfg(all(feature = "ttrpc", feature = "ttrpc-async"))]
+pub async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> ttrpc::Result<T> + Send + 'static,
+) -> ttrpc::Result<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| status(Code::INTERNAL, format!("handler failed: {e}")))?
+}
 
 /// A status error with `code` and `message`, as handlers return it.
 pub fn status(code: Code, message: impl ToString) -> ttrpc::Error {

@@ -160,7 +160,7 @@ fn unimplemented(meta: &Meta, m: &Method) -> TokenStream {
         Transport::Ttrpc => {
             let ttrpc = quote!(#krate::__private::ttrpc);
             quote! {
-                fn #name(&self, _ctx: &#ttrpc::TtrpcContext, _req: #input)
+                fn #name(&self, _ctx: &#krate::CallContext, _req: #input)
                     -> #ttrpc::Result<#output> {
                     Err(#krate::ttrpc_rt::unimplemented(#service, #proto))
                 }

@@ -79,7 +79,7 @@ impl task::task_ttrpc_async::Task for Shim {
 impl task::task_ttrpc::Task for Shim {
     fn state(
         &self,
-        _ctx: &ttrpc::TtrpcContext,
+        _ctx: &ctrd_api::CallContext,
         req: task::StateRequest,
     ) -> ttrpc::Result<task::StateResponse> {
         state_of(req.id)
@@ -87,7 +87,7 @@ impl task::task_ttrpc::Task for Shim {
 
     fn create(
         &self,
-        _ctx: &ttrpc::TtrpcContext,
+        _ctx: &ctrd_api::CallContext,
         req: task::CreateTaskRequest,
     ) -> ttrpc::Result<task::CreateTaskResponse> {
         Ok(created(req))
@@ -270,4 +270,46 @@ fn sync_server_and_client() {
         Code::INVALID_ARGUMENT
     );
     server.shutdown();
+}
+
+/// A synchronous implementation served by the asynchronous server through `FromSync`.
+#[tokio::test(flavor = "current_thread")]
+async fn sync_implementation_on_the_async_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = format!("unix://{}", dir.path().join("shim.sock").display());
+    let adapter = task::task_ttrpc_async::FromSync(std::sync::Arc::new(Shim));
+    let mut server = ttrpc::r#async::Server::new()
+        .bind(&address)
+        .expect("bind")
+        .register_service(task::task_ttrpc_async::create_task(std::sync::Arc::new(
+            adapter,
+        )));
+    server.start().await.expect("start");
+    let client = task::task_ttrpc_async::TaskClient::new(
+        ttrpc::r#async::Client::connect(&address)
+            .await
+            .expect("connect"),
+    );
+    let mut with_metadata = ctx();
+    with_metadata.add("who".into(), "test".into());
+    let state = client
+        .state(
+            with_metadata,
+            &task::StateRequest {
+                id: "known".into(),
+                exec_id: String::new(),
+            },
+        )
+        .await
+        .expect("state through the adapter");
+    assert_eq!(state, state_of("known".into()).expect("known task"));
+    let pids = client
+        .pids(ctx(), &task::PidsRequest { id: "known".into() })
+        .await;
+    assert_eq!(
+        status_code(pids),
+        Code::UNIMPLEMENTED,
+        "defaults come from the sync impl"
+    );
+    server.shutdown().await.expect("shutdown");
 }

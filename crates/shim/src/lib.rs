@@ -20,7 +20,10 @@
 //!   binary as fallback ([`Publisher`]);
 //! - logging to the bundle's `log` FIFO in the format containerd's shims use.
 //!
-//! The serving shim runs on a single-threaded tokio runtime.
+//! The serving shim runs on a single-threaded tokio runtime. A shim written against the
+//! synchronous task trait (`task_ttrpc::Task`, with the `ttrpc` feature of `ctrd-api`) plugs in
+//! through the generated adapter: `type Task = task_ttrpc_async::FromSync<MySyncTasks>`; its
+//! calls then run on the runtime's blocking pool. One framework serves both.
 //!
 //! ```no_run
 //! use ctrd_shim::{Error, ServeContext, Shim};
@@ -190,5 +193,38 @@ pub fn run<S: Shim>() -> ExitCode {
             eprintln!("{}: {e}", S::NAME);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctrd_api::containerd::task::v2::task_ttrpc;
+    use std::sync::Arc;
+
+    /// A shim whose task service is synchronous.
+    struct SyncShim;
+    struct SyncTasks;
+
+    #[ctrd_macros::service(ctrd_api::containerd::task::v2::task_ttrpc::Task)]
+    impl task_ttrpc::Task for SyncTasks {}
+
+    impl Shim for SyncShim {
+        type Task = task_ttrpc_async::FromSync<SyncTasks>;
+        const NAME: &'static str = "containerd-shim-sync-v2";
+
+        async fn task(_ctx: ServeContext) -> Result<Self::Task, Error> {
+            Ok(task_ttrpc_async::FromSync(Arc::new(SyncTasks)))
+        }
+    }
+
+    fn runnable<S: Shim>() -> fn() -> ExitCode {
+        run::<S>
+    }
+
+    #[test]
+    fn a_synchronous_task_service_makes_a_shim() {
+        let _ = runnable::<SyncShim>();
+        assert_eq!(SyncShim::info().name, "containerd-shim-sync-v2");
     }
 }

@@ -29,6 +29,8 @@ pub use prost_types;
 pub use tonic;
 #[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
 pub use ttrpc;
+#[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
+pub use ttrpc_rt::CallContext;
 /// What generated macros and the scaffolding macro refer to; not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -329,103 +329,103 @@ pub mod task_ttrpc {
         /// RPC `containerd.task.v2.Task.State`.
         fn state(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::StateRequest,
         ) -> ::ttrpc::Result<super::StateResponse>;
         /// RPC `containerd.task.v2.Task.Create`.
         fn create(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::CreateTaskRequest,
         ) -> ::ttrpc::Result<super::CreateTaskResponse>;
         /// RPC `containerd.task.v2.Task.Start`.
         fn start(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::StartRequest,
         ) -> ::ttrpc::Result<super::StartResponse>;
         /// RPC `containerd.task.v2.Task.Delete`.
         fn delete(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::DeleteRequest,
         ) -> ::ttrpc::Result<super::DeleteResponse>;
         /// RPC `containerd.task.v2.Task.Pids`.
         fn pids(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::PidsRequest,
         ) -> ::ttrpc::Result<super::PidsResponse>;
         /// RPC `containerd.task.v2.Task.Pause`.
         fn pause(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::PauseRequest,
         ) -> ::ttrpc::Result<()>;
         /// RPC `containerd.task.v2.Task.Resume`.
         fn resume(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::ResumeRequest,
         ) -> ::ttrpc::Result<()>;
         /// RPC `containerd.task.v2.Task.Checkpoint`.
         fn checkpoint(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::CheckpointTaskRequest,
         ) -> ::ttrpc::Result<()>;
         /// RPC `containerd.task.v2.Task.Kill`.
         fn kill(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::KillRequest,
         ) -> ::ttrpc::Result<()>;
         /// RPC `containerd.task.v2.Task.Exec`.
         fn exec(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::ExecProcessRequest,
         ) -> ::ttrpc::Result<()>;
         /// RPC `containerd.task.v2.Task.ResizePty`.
         fn resize_pty(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::ResizePtyRequest,
         ) -> ::ttrpc::Result<()>;
         /// RPC `containerd.task.v2.Task.CloseIO`.
         fn close_io(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::CloseIoRequest,
         ) -> ::ttrpc::Result<()>;
         /// RPC `containerd.task.v2.Task.Update`.
         fn update(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::UpdateTaskRequest,
         ) -> ::ttrpc::Result<()>;
         /// RPC `containerd.task.v2.Task.Wait`.
         fn wait(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::WaitRequest,
         ) -> ::ttrpc::Result<super::WaitResponse>;
         /// RPC `containerd.task.v2.Task.Stats`.
         fn stats(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::StatsRequest,
         ) -> ::ttrpc::Result<super::StatsResponse>;
         /// RPC `containerd.task.v2.Task.Connect`.
         fn connect(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::ConnectRequest,
         ) -> ::ttrpc::Result<super::ConnectResponse>;
         /// RPC `containerd.task.v2.Task.Shutdown`.
         fn shutdown(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::ShutdownRequest,
         ) -> ::ttrpc::Result<()>;
     }
@@ -446,7 +446,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/State".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.state(ctx, req)
+                        s.state(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -456,7 +456,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Create".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.create(ctx, req)
+                        s.create(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -466,7 +466,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Start".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.start(ctx, req)
+                        s.start(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -476,7 +476,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Delete".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.delete(ctx, req)
+                        s.delete(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -486,7 +486,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Pids".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.pids(ctx, req)
+                        s.pids(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -496,7 +496,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Pause".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.pause(ctx, req)
+                        s.pause(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -506,7 +506,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Resume".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.resume(ctx, req)
+                        s.resume(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -516,7 +516,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Checkpoint".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.checkpoint(ctx, req)
+                        s.checkpoint(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -526,7 +526,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Kill".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.kill(ctx, req)
+                        s.kill(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -536,7 +536,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Exec".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.exec(ctx, req)
+                        s.exec(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -546,7 +546,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/ResizePty".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.resize_pty(ctx, req)
+                        s.resize_pty(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -556,7 +556,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/CloseIO".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.close_io(ctx, req)
+                        s.close_io(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -566,7 +566,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Update".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.update(ctx, req)
+                        s.update(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -576,7 +576,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Wait".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.wait(ctx, req)
+                        s.wait(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -586,7 +586,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Stats".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.stats(ctx, req)
+                        s.stats(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -596,7 +596,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Connect".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.connect(ctx, req)
+                        s.connect(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -606,7 +606,7 @@ pub mod task_ttrpc {
                 .insert(
                     "/containerd.task.v2.Task/Shutdown".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.shutdown(ctx, req)
+                        s.shutdown(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -1562,6 +1562,181 @@ pub mod task_ttrpc_async {
                     req,
                 )
                 .await
+        }
+    }
+    /// Serves a synchronous implementation of `containerd.task.v2.Task` on the asynchronous server: each call runs on the runtime's blocking pool.
+    #[cfg(feature = "ttrpc")]
+    pub struct FromSync<S: ?Sized>(pub ::std::sync::Arc<S>);
+    #[cfg(feature = "ttrpc")]
+    impl<S: super::task_ttrpc::Task + ?Sized> Task for FromSync<S> {
+        fn state(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::StateRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::StateResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.state(&ctx, req))
+        }
+        fn create(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::CreateTaskRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::CreateTaskResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.create(&ctx, req))
+        }
+        fn start(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::StartRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::StartResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.start(&ctx, req))
+        }
+        fn delete(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::DeleteRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::DeleteResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.delete(&ctx, req))
+        }
+        fn pids(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::PidsRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::PidsResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.pids(&ctx, req))
+        }
+        fn pause(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::PauseRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.pause(&ctx, req))
+        }
+        fn resume(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::ResumeRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.resume(&ctx, req))
+        }
+        fn checkpoint(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::CheckpointTaskRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.checkpoint(&ctx, req))
+        }
+        fn kill(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::KillRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.kill(&ctx, req))
+        }
+        fn exec(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::ExecProcessRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.exec(&ctx, req))
+        }
+        fn resize_pty(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::ResizePtyRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.resize_pty(&ctx, req))
+        }
+        fn close_io(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::CloseIoRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.close_io(&ctx, req))
+        }
+        fn update(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::UpdateTaskRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.update(&ctx, req))
+        }
+        fn wait(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::WaitRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::WaitResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.wait(&ctx, req))
+        }
+        fn stats(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::StatsRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::StatsResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.stats(&ctx, req))
+        }
+        fn connect(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::ConnectRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::ConnectResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.connect(&ctx, req))
+        }
+        fn shutdown(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::ShutdownRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.shutdown(&ctx, req))
         }
     }
     #[doc(hidden)]

@@ -187,55 +187,55 @@ pub mod sandbox_ttrpc {
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.CreateSandbox`.
         fn create_sandbox(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::CreateSandboxRequest,
         ) -> ::ttrpc::Result<super::CreateSandboxResponse>;
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.StartSandbox`.
         fn start_sandbox(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::StartSandboxRequest,
         ) -> ::ttrpc::Result<super::StartSandboxResponse>;
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.Platform`.
         fn platform(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::PlatformRequest,
         ) -> ::ttrpc::Result<super::PlatformResponse>;
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.StopSandbox`.
         fn stop_sandbox(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::StopSandboxRequest,
         ) -> ::ttrpc::Result<super::StopSandboxResponse>;
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.WaitSandbox`.
         fn wait_sandbox(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::WaitSandboxRequest,
         ) -> ::ttrpc::Result<super::WaitSandboxResponse>;
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxStatus`.
         fn sandbox_status(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::SandboxStatusRequest,
         ) -> ::ttrpc::Result<super::SandboxStatusResponse>;
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.PingSandbox`.
         fn ping_sandbox(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::PingRequest,
         ) -> ::ttrpc::Result<super::PingResponse>;
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.ShutdownSandbox`.
         fn shutdown_sandbox(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::ShutdownSandboxRequest,
         ) -> ::ttrpc::Result<super::ShutdownSandboxResponse>;
         /// RPC `containerd.runtime.sandbox.v1.Sandbox.SandboxMetrics`.
         fn sandbox_metrics(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::SandboxMetricsRequest,
         ) -> ::ttrpc::Result<super::SandboxMetricsResponse>;
     }
@@ -256,7 +256,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/CreateSandbox".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.create_sandbox(ctx, req)
+                        s.create_sandbox(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -266,7 +266,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/StartSandbox".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.start_sandbox(ctx, req)
+                        s.start_sandbox(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -276,7 +276,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/Platform".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.platform(ctx, req)
+                        s.platform(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -286,7 +286,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/StopSandbox".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.stop_sandbox(ctx, req)
+                        s.stop_sandbox(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -296,7 +296,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/WaitSandbox".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.wait_sandbox(ctx, req)
+                        s.wait_sandbox(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -306,7 +306,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/SandboxStatus".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.sandbox_status(ctx, req)
+                        s.sandbox_status(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -316,7 +316,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/PingSandbox".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.ping_sandbox(ctx, req)
+                        s.ping_sandbox(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -326,7 +326,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/ShutdownSandbox".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.shutdown_sandbox(ctx, req)
+                        s.shutdown_sandbox(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -336,7 +336,7 @@ pub mod sandbox_ttrpc {
                 .insert(
                     "/containerd.runtime.sandbox.v1.Sandbox/SandboxMetrics".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.sandbox_metrics(ctx, req)
+                        s.sandbox_metrics(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -892,6 +892,111 @@ pub mod sandbox_ttrpc_async {
                     req,
                 )
                 .await
+        }
+    }
+    /// Serves a synchronous implementation of `containerd.runtime.sandbox.v1.Sandbox` on the asynchronous server: each call runs on the runtime's blocking pool.
+    #[cfg(feature = "ttrpc")]
+    pub struct FromSync<S: ?Sized>(pub ::std::sync::Arc<S>);
+    #[cfg(feature = "ttrpc")]
+    impl<S: super::sandbox_ttrpc::Sandbox + ?Sized> Sandbox for FromSync<S> {
+        fn create_sandbox(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::CreateSandboxRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::CreateSandboxResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.create_sandbox(&ctx, req))
+        }
+        fn start_sandbox(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::StartSandboxRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::StartSandboxResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.start_sandbox(&ctx, req))
+        }
+        fn platform(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::PlatformRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::PlatformResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.platform(&ctx, req))
+        }
+        fn stop_sandbox(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::StopSandboxRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::StopSandboxResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.stop_sandbox(&ctx, req))
+        }
+        fn wait_sandbox(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::WaitSandboxRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::WaitSandboxResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.wait_sandbox(&ctx, req))
+        }
+        fn sandbox_status(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::SandboxStatusRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::SandboxStatusResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.sandbox_status(&ctx, req))
+        }
+        fn ping_sandbox(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::PingRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::PingResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.ping_sandbox(&ctx, req))
+        }
+        fn shutdown_sandbox(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::ShutdownSandboxRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::ShutdownSandboxResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.shutdown_sandbox(&ctx, req))
+        }
+        fn sandbox_metrics(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::SandboxMetricsRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::ttrpc::Result<super::SandboxMetricsResponse>,
+        > + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.sandbox_metrics(&ctx, req))
         }
     }
     #[doc(hidden)]

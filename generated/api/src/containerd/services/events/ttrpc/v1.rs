@@ -14,7 +14,7 @@ pub mod events_ttrpc {
         /// RPC `containerd.services.events.ttrpc.v1.Events.Forward`.
         fn forward(
             &self,
-            ctx: &::ttrpc::TtrpcContext,
+            ctx: &crate::CallContext,
             req: super::ForwardRequest,
         ) -> ::ttrpc::Result<()>;
     }
@@ -35,7 +35,7 @@ pub mod events_ttrpc {
                 .insert(
                     "/containerd.services.events.ttrpc.v1.Events/Forward".to_owned(),
                     crate::ttrpc_rt::unary(move |ctx: &::ttrpc::TtrpcContext, req| {
-                        s.forward(ctx, req)
+                        s.forward(&crate::CallContext::from(ctx), req)
                     }),
                 );
         }
@@ -148,6 +148,21 @@ pub mod events_ttrpc_async {
                     req,
                 )
                 .await
+        }
+    }
+    /// Serves a synchronous implementation of `containerd.services.events.ttrpc.v1.Events` on the asynchronous server: each call runs on the runtime's blocking pool.
+    #[cfg(feature = "ttrpc")]
+    pub struct FromSync<S: ?Sized>(pub ::std::sync::Arc<S>);
+    #[cfg(feature = "ttrpc")]
+    impl<S: super::events_ttrpc::Events + ?Sized> Events for FromSync<S> {
+        fn forward(
+            &self,
+            ctx: &::ttrpc::r#async::TtrpcContext,
+            req: super::ForwardRequest,
+        ) -> impl ::core::future::Future<Output = ::ttrpc::Result<()>> + Send {
+            let service = self.0.clone();
+            let ctx = crate::CallContext::from(ctx);
+            crate::ttrpc_rt::blocking(move || service.forward(&ctx, req))
         }
     }
     #[doc(hidden)]
