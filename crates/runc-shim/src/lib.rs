@@ -17,7 +17,12 @@ mod stdio;
 pub use service::Service;
 
 use ctrd_api::containerd::task::v2::DeleteResponse;
+use ctrd_api::containerd::types::{RuntimeInfo, RuntimeVersion};
 use ctrd_shim::{DeleteContext, Error, ServeContext, Shim, StartContext};
+
+/// The type URL containerd gives runc's `features` document.
+pub const FEATURES_TYPE_URL: &str =
+    "types.containerd.io/opencontainers/runtime-spec/1/features/Features";
 
 /// The runc shim.
 #[derive(Debug)]
@@ -39,6 +44,29 @@ impl Shim for RuncShim {
                 .map_err(|e| Error::Shim(format!("shim cgroup: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Name, version and, as containerd 2.x shows it, what the default runc supports.
+    fn info() -> RuntimeInfo {
+        let features = ctrd_runc::Runc::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .features()
+            .ok()
+            .and_then(|f| serde_json::to_vec(&f).ok())
+            .map(|value| ctrd_api::prost_types::Any {
+                type_url: FEATURES_TYPE_URL.to_owned(),
+                value,
+            });
+        RuntimeInfo {
+            name: Self::NAME.to_owned(),
+            version: Some(RuntimeVersion {
+                version: Self::VERSION.to_owned(),
+                revision: String::new(),
+            }),
+            features,
+            ..Default::default()
+        }
     }
 
     /// For a container whose shim died: force-delete it in runc and unmount its rootfs.
