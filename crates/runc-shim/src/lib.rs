@@ -72,11 +72,18 @@ impl Shim for RuncShim {
     /// For a container whose shim died: force-delete it in runc and unmount its rootfs.
     async fn delete(ctx: DeleteContext) -> Result<DeleteResponse, Error> {
         let opts = options::load(&ctx.bundle);
-        let runc = options::runc(&opts, &ctx.namespace, &ctx.bundle, None);
-        if let Err(e) = runc.delete(&ctx.id, true).await
-            && !e.is_not_found()
+        // containerd runs this after every shim exit; when the serving shim already deleted
+        // the container, runc has no state for it and there is no runc process to spend.
+        if options::runc_root(&opts, &ctx.namespace)
+            .join(&ctx.id)
+            .exists()
         {
-            tracing::warn!(error = %e, id = %ctx.id, "runc delete failed");
+            let runc = options::runc(&opts, &ctx.namespace, &ctx.bundle, None);
+            if let Err(e) = runc.delete(&ctx.id, true).await
+                && !e.is_not_found()
+            {
+                tracing::warn!(error = %e, id = %ctx.id, "runc delete failed");
+            }
         }
         mount::unmount_all(&ctx.bundle.join("rootfs"));
         Ok(DeleteResponse {

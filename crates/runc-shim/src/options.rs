@@ -28,6 +28,16 @@ pub fn decode(any: Option<&Any>) -> Options {
     }
 }
 
+/// runc's state root for `namespace` under these options.
+pub fn runc_root(options: &Options, namespace: &str) -> PathBuf {
+    let root = if options.root.is_empty() {
+        PathBuf::from(RUNC_ROOT)
+    } else {
+        PathBuf::from(&options.root)
+    };
+    root.join(namespace)
+}
+
 /// The runc handle for a container: binary, root and cgroup driver from the options, its JSON log in the bundle, and the reaper as its process monitor.
 pub fn runc(
     options: &Options,
@@ -40,14 +50,9 @@ pub fn runc(
     } else {
         options.binary_name.as_str()
     };
-    let root = if options.root.is_empty() {
-        PathBuf::from(RUNC_ROOT)
-    } else {
-        PathBuf::from(&options.root)
-    };
     let mut builder = Runc::builder()
         .binary(binary)
-        .root(root.join(namespace))
+        .root(runc_root(options, namespace))
         .systemd_cgroup(options.systemd_cgroup)
         .log(bundle.join("log.json"), LogFormat::Json);
     if let Some(reaper) = reaper {
