@@ -106,8 +106,19 @@ fn listener(
     socket: Option<&std::path::Path>,
 ) -> Result<std::os::unix::net::UnixListener, Error> {
     if socket.is_some() {
-        // SAFETY: `start` passes the bound listener as fd 3 and sets the socket variable only
-        // then; nothing else in this process owns fd 3.
+        // Refuse to adopt fd 3 unless it really is a socket: the variable may have leaked into
+        // an environment that never passed one.
+        let is_socket = std::fs::metadata(format!("/proc/self/fd/{LISTENER_FD}"))
+            .map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+            .unwrap_or(false);
+        if !is_socket {
+            return Err(Error::Usage(
+                "fd 3 is not the listening socket `start` passes; run the shim through `start`"
+                    .into(),
+            ));
+        }
+        // SAFETY: fd 3 is an open socket that `start` passed for this process to own (it sets
+        // the socket variable only then); nothing else in this process owns fd 3.
         let fd = unsafe { OwnedFd::from_raw_fd(LISTENER_FD) };
         return Ok(std::os::unix::net::UnixListener::from(fd));
     }
