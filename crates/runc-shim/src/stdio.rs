@@ -15,6 +15,9 @@ use nix::unistd::{Gid, Uid, fchown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
+/// Pipe buffer size asked for on output FIFOs.
+const PIPE_SIZE: i32 = 1 << 20;
+
 /// The stdio containerd asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stdio {
@@ -118,6 +121,9 @@ fn output(target: &str, handles: &mut StdioHandles) -> Result<Option<OwnedFd>, S
     let keep = open_nonblocking(Path::new(target), false)?;
     let fd = open_nonblocking(Path::new(target), true)?;
     set_blocking(&fd).map_err(|e| err(format!("FIFO {target}"), e))?;
+    // A larger pipe buffer lets a busy writer and its reader switch less often; best effort
+    // (the kernel caps it at /proc/sys/fs/pipe-max-size).
+    let _ = fcntl(&fd, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
     handles._keep.push(keep);
     Ok(Some(fd))
 }
