@@ -226,6 +226,12 @@ fn footprint(pid: u32) -> (u64, u64, u64) {
     (field("Pss:"), field("Rss:"), threads)
 }
 
+/// Which subject goes first in iteration `i`: alternating, so neither always runs right after
+/// the other's clean-up.
+fn order(i: usize) -> [usize; 2] {
+    if i.is_multiple_of(2) { [0, 1] } else { [1, 0] }
+}
+
 fn median(mut samples: Vec<f64>) -> f64 {
     if samples.is_empty() {
         return f64::NAN;
@@ -272,7 +278,8 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     // Start latency, interleaved: ours, go, plain runc.
     let mut start_ms = [Vec::new(), Vec::new(), Vec::new()];
     for i in 0..opts.runs {
-        for (k, s) in subjects.iter().enumerate() {
+        for k in order(i) {
+            let s = subjects[k];
             let id = format!("start-{i}");
             start_ms[k].push(ms(s.timed(&[
                 "run",
@@ -315,7 +322,8 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     }
     let mut exec_ms = [Vec::new(), Vec::new()];
     for i in 0..opts.runs {
-        for (k, s) in subjects.iter().enumerate() {
+        for k in order(i) {
+            let s = subjects[k];
             let id = format!("e{i}");
             exec_ms[k].push(ms(s.timed(&[
                 "tasks",
