@@ -1,8 +1,9 @@
-//! A minimal but real shim on `ctrd-shim`: it runs the container's process chrooted into the
-//! bundle's rootfs (no namespaces, no cgroups), with its output on containerd's FIFOs.
+//! A minimal but real shim on `ctrd-shim`: it runs the container's processes chrooted into the
+//! bundle's rootfs (no namespaces, no cgroups), with their output on containerd's FIFOs.
 //! Install it as `containerd-shim-chroot-v2` and run `ctr run --runtime io.containerd.chroot.v2
-//! --rootfs DIR id cmd...`. It answers create, start, state, wait, kill, pids, delete, connect
-//! and shutdown, and publishes TaskCreate, TaskStart, TaskExit and TaskDelete.
+//! --rootfs DIR id cmd...`, then `ctr task exec --exec-id E id cmd...` into it. It answers
+//! create, start, exec, state, wait, kill, pids, delete, connect and shutdown, and publishes
+//! TaskCreate, TaskStart, TaskExecAdded, TaskExecStarted, TaskExit and TaskDelete.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -11,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use ctrd_api::containerd::events::{TaskCreate, TaskDelete, TaskExit, TaskStart};
+use ctrd_api::containerd::events::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+};
 use ctrd_api::containerd::task::v2::*;
 use ctrd_api::containerd::v1::types::Status;
 use ctrd_api::prost_types::Timestamp;
@@ -22,10 +25,9 @@ use tokio::sync::watch;
 
 struct ChrootShim;
 
+/// One process of a task: its init (exec id "") or an exec.
 #[derive(Clone)]
-struct Task {
-    bundle: PathBuf,
-    rootfs: PathBuf,
+struct Proc {
     args: Vec<String>,
     env: Vec<String>,
     cwd: String,
@@ -34,6 +36,55 @@ struct Task {
     pid: u32,
     /// `None` while running, then the exit status and time.
     exit: watch::Sender<Option<(u32, Timestamp)>>,
+}
+
+impl Proc {
+    /// A process to run from an OCI `process` object.
+    fn from_spec(
+        process: &serde_json::Value,
+        stdout: String,
+        stderr: String,
+    ) -> ttrpc::Result<Proc> {
+        if process["terminal"].as_bool() == Some(true) {
+            return Err(status(
+                Code::UNIMPLEMENTED,
+                "the chroot example has no terminals",
+            ));
+        }
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(Proc {
+            args: strings(&process["args"]),
+            env: strings(&process["env"]),
+            cwd: process["cwd"].as_str().unwrap_or("/").to_owned(),
+            stdout,
+            stderr,
+            pid: 0,
+            exit: watch::channel(None).0,
+        })
+    }
+
+    fn status(&self) -> Status {
+        match (self.exit.borrow().is_some(), self.pid) {
+            (true, _) => Status::Stopped,
+            (false, 0) => Status::Created,
+            (false, _) => Status::Running,
+        }
+    }
+}
+
+/// A container: its rootfs and its processes by exec id.
+struct Task {
+    bundle: PathBuf,
+    rootfs: PathBuf,
+    procs: HashMap<String, Proc>,
 }
 
 struct Service {
@@ -46,15 +97,31 @@ fn status(code: Code, message: impl ToString) -> ttrpc::Error {
 }
 
 impl Service {
-    fn task(&self, id: &str) -> ttrpc::Result<Task> {
-        let tasks = self
+    /// Runs `f` on the task `id`.
+    fn with_task<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Task) -> ttrpc::Result<T>,
+    ) -> ttrpc::Result<T> {
+        let mut tasks = self
             .tasks
             .lock()
             .map_err(|_| status(Code::INTERNAL, "lock"))?;
-        tasks
-            .get(id)
-            .cloned()
-            .ok_or_else(|| status(Code::NOT_FOUND, format!("task {id} not found")))
+        let task = tasks
+            .get_mut(id)
+            .ok_or_else(|| status(Code::NOT_FOUND, format!("task {id} not found")))?;
+        f(task)
+    }
+
+    /// The task's rootfs and a copy of its process `exec_id`.
+    fn proc(&self, id: &str, exec_id: &str) -> ttrpc::Result<(PathBuf, Proc)> {
+        self.with_task(id, |task| {
+            let proc =
+                task.procs.get(exec_id).cloned().ok_or_else(|| {
+                    status(Code::NOT_FOUND, format!("process {exec_id} not found"))
+                })?;
+            Ok((task.rootfs.clone(), proc))
+        })
     }
 
     fn publish<E: ctrd_api::Event>(&self, event: &E) {
@@ -62,41 +129,93 @@ impl Service {
             tracing::warn!(error = %e, "event dropped");
         }
     }
+
+    /// Starts process `exec_id` of task `id`, chrooted into the rootfs; its exit is recorded
+    /// and published when the reaper collects it.
+    fn spawn(&self, id: &str, exec_id: &str) -> ttrpc::Result<u32> {
+        let (rootfs, proc) = self.proc(id, exec_id)?;
+        if proc.pid != 0 {
+            return Err(status(Code::FAILED_PRECONDITION, "already started"));
+        }
+        let Some((program, rest)) = proc.args.split_first() else {
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                "the spec has no process args",
+            ));
+        };
+        let mut command = Command::new(program);
+        command
+            .args(rest)
+            .env_clear()
+            .envs(proc.env.iter().filter_map(|kv| kv.split_once('=')))
+            .stdin(Stdio::null())
+            .stdout(fifo(&proc.stdout)?)
+            .stderr(fifo(&proc.stderr)?);
+        let cwd = proc.cwd.clone();
+        // SAFETY: between fork and exec the hook calls only chroot and chdir, which are
+        // async-signal-safe, on paths prepared before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                std::os::unix::fs::chroot(&rootfs)?;
+                std::env::set_current_dir(&cwd)
+            });
+        }
+        // Subscribe before spawning, so the exit cannot be missed however soon it comes.
+        let mut exits = self.ctx.reaper.subscribe();
+        let child = command
+            .spawn()
+            .map_err(|e| status(Code::INTERNAL, format!("starting {program}: {e}")))?;
+        let pid = child.id();
+        drop(child); // the reaper collects it
+        self.with_task(id, |task| {
+            if let Some(p) = task.procs.get_mut(exec_id) {
+                p.pid = pid;
+            }
+            Ok(())
+        })?;
+        let (publisher, id, exec_id, exit) = (
+            self.ctx.publisher.clone(),
+            id.to_owned(),
+            exec_id.to_owned(),
+            proc.exit.clone(),
+        );
+        tokio::spawn(async move {
+            while let Some(e) = exits.recv().await {
+                if e.pid as u32 == pid {
+                    let at = ctrd_shim::now();
+                    exit.send_replace(Some((e.status, at)));
+                    let _ = publisher.publish(&TaskExit {
+                        id: if exec_id.is_empty() {
+                            id.clone()
+                        } else {
+                            exec_id
+                        },
+                        container_id: id,
+                        pid,
+                        exit_status: e.status,
+                        exited_at: Some(at),
+                    });
+                    break;
+                }
+            }
+        });
+        Ok(pid)
+    }
 }
 
-/// What the example needs from the bundle's spec.
-fn read_spec(bundle: &Path) -> ttrpc::Result<(PathBuf, Vec<String>, Vec<String>, String)> {
+/// The bundle's spec, and the rootfs it names.
+fn read_spec(bundle: &Path) -> ttrpc::Result<(PathBuf, serde_json::Value)> {
     let text = std::fs::read_to_string(bundle.join("config.json"))
         .map_err(|e| status(Code::INVALID_ARGUMENT, format!("reading config.json: {e}")))?;
     let spec: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| status(Code::INVALID_ARGUMENT, format!("config.json: {e}")))?;
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let root = spec["root"]["path"].as_str().unwrap_or("rootfs");
     let rootfs = if Path::new(root).is_absolute() {
         PathBuf::from(root)
     } else {
         bundle.join(root)
     };
-    if spec["process"]["terminal"].as_bool() == Some(true) {
-        return Err(status(
-            Code::UNIMPLEMENTED,
-            "the chroot example has no terminals",
-        ));
-    }
-    Ok((
-        rootfs,
-        strings(&spec["process"]["args"]),
-        strings(&spec["process"]["env"]),
-        spec["process"]["cwd"].as_str().unwrap_or("/").to_owned(),
-    ))
+    Ok((rootfs, spec))
 }
 
 fn fifo(path: &str) -> ttrpc::Result<Stdio> {
@@ -124,22 +243,19 @@ impl task_ttrpc_async::Task for Service {
             ));
         }
         let bundle = PathBuf::from(&req.bundle);
-        let (rootfs, args, env, cwd) = read_spec(&bundle)?;
-        let task = Task {
-            bundle,
-            rootfs,
-            args,
-            env,
-            cwd,
-            stdout: req.stdout.clone(),
-            stderr: req.stderr.clone(),
-            pid: 0,
-            exit: watch::channel(None).0,
-        };
+        let (rootfs, spec) = read_spec(&bundle)?;
+        let init = Proc::from_spec(&spec["process"], req.stdout.clone(), req.stderr.clone())?;
         self.tasks
             .lock()
             .map_err(|_| status(Code::INTERNAL, "lock"))?
-            .insert(req.id.clone(), task);
+            .insert(
+                req.id.clone(),
+                Task {
+                    bundle,
+                    rootfs,
+                    procs: HashMap::from([(String::new(), init)]),
+                },
+            );
         self.publish(&TaskCreate {
             container_id: req.id,
             bundle: req.bundle,
@@ -157,89 +273,63 @@ impl task_ttrpc_async::Task for Service {
     }
 
     async fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
-        let task = self.task(&req.id)?;
-        let Some((program, rest)) = task.args.split_first() else {
-            return Err(status(
-                Code::INVALID_ARGUMENT,
-                "the spec has no process args",
-            ));
-        };
-        let mut command = Command::new(program);
-        command
-            .args(rest)
-            .env_clear()
-            .envs(task.env.iter().filter_map(|kv| kv.split_once('=')))
-            .stdin(Stdio::null())
-            .stdout(fifo(&task.stdout)?)
-            .stderr(fifo(&task.stderr)?);
-        let (rootfs, cwd) = (task.rootfs.clone(), task.cwd.clone());
-        // SAFETY: between fork and exec the hook calls only chroot and chdir, which are
-        // async-signal-safe, on paths prepared before the fork.
-        unsafe {
-            command.pre_exec(move || {
-                std::os::unix::fs::chroot(&rootfs)?;
-                std::env::set_current_dir(&cwd)
+        let pid = self.spawn(&req.id, &req.exec_id)?;
+        if req.exec_id.is_empty() {
+            self.publish(&TaskStart {
+                container_id: req.id,
+                pid,
+            });
+        } else {
+            self.publish(&TaskExecStarted {
+                container_id: req.id,
+                exec_id: req.exec_id,
+                pid,
             });
         }
-        // Subscribe before spawning, so the exit cannot be missed however soon it comes.
-        let mut exits = self.ctx.reaper.subscribe();
-        let child = command
-            .spawn()
-            .map_err(|e| status(Code::INTERNAL, format!("starting {program}: {e}")))?;
-        let pid = child.id();
-        drop(child); // the reaper collects it
-        {
-            let mut tasks = self
-                .tasks
-                .lock()
-                .map_err(|_| status(Code::INTERNAL, "lock"))?;
-            if let Some(t) = tasks.get_mut(&req.id) {
-                t.pid = pid;
-            }
-        }
-        self.publish(&TaskStart {
-            container_id: req.id.clone(),
-            pid,
-        });
-        let (publisher, id, exit) = (
-            self.ctx.publisher.clone(),
-            req.id.clone(),
-            task.exit.clone(),
-        );
-        tokio::spawn(async move {
-            while let Some(e) = exits.recv().await {
-                if e.pid as u32 == pid {
-                    let at = ctrd_shim::now();
-                    exit.send_replace(Some((e.status, at)));
-                    let _ = publisher.publish(&TaskExit {
-                        container_id: id.clone(),
-                        id: id.clone(),
-                        pid,
-                        exit_status: e.status,
-                        exited_at: Some(at),
-                    });
-                    break;
-                }
-            }
-        });
         Ok(StartResponse { pid })
     }
 
+    async fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<()> {
+        if req.exec_id.is_empty() {
+            return Err(status(Code::INVALID_ARGUMENT, "an exec needs an id"));
+        }
+        let spec: serde_json::Value = req
+            .spec
+            .as_ref()
+            .map(|any| serde_json::from_slice(&any.value))
+            .transpose()
+            .map_err(|e| status(Code::INVALID_ARGUMENT, format!("exec spec: {e}")))?
+            .ok_or_else(|| status(Code::INVALID_ARGUMENT, "exec needs a process spec"))?;
+        let proc = Proc::from_spec(&spec, req.stdout, req.stderr)?;
+        self.with_task(&req.id, |task| {
+            if task.procs.contains_key(&req.exec_id) {
+                return Err(status(
+                    Code::ALREADY_EXISTS,
+                    format!("exec {} exists", req.exec_id),
+                ));
+            }
+            task.procs.insert(req.exec_id.clone(), proc);
+            Ok(())
+        })?;
+        self.publish(&TaskExecAdded {
+            container_id: req.id,
+            exec_id: req.exec_id,
+        });
+        Ok(())
+    }
+
     async fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> ttrpc::Result<StateResponse> {
-        let task = self.task(&req.id)?;
-        let exit = *task.exit.borrow();
-        let status = match (&exit, task.pid) {
-            (Some(_), _) => Status::Stopped,
-            (None, 0) => Status::Created,
-            (None, _) => Status::Running,
-        };
+        let bundle = self.with_task(&req.id, |task| Ok(task.bundle.clone()))?;
+        let (_, proc) = self.proc(&req.id, &req.exec_id)?;
+        let exit = *proc.exit.borrow();
         Ok(StateResponse {
             id: req.id,
-            bundle: task.bundle.display().to_string(),
-            pid: task.pid,
-            status: status as i32,
-            stdout: task.stdout,
-            stderr: task.stderr,
+            exec_id: req.exec_id,
+            bundle: bundle.display().to_string(),
+            pid: proc.pid,
+            status: proc.status() as i32,
+            stdout: proc.stdout,
+            stderr: proc.stderr,
             exit_status: exit.as_ref().map_or(0, |e| e.0),
             exited_at: exit.map(|e| e.1),
             ..Default::default()
@@ -247,11 +337,11 @@ impl task_ttrpc_async::Task for Service {
     }
 
     async fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
-        let mut rx = self.task(&req.id)?.exit.subscribe();
+        let mut rx = self.proc(&req.id, &req.exec_id)?.1.exit.subscribe();
         let done = rx
             .wait_for(|e| e.is_some())
             .await
-            .map_err(|_| status(Code::INTERNAL, "task vanished"))?;
+            .map_err(|_| status(Code::INTERNAL, "process vanished"))?;
         let done = *done;
         let (exit_status, at) = done.ok_or_else(|| status(Code::INTERNAL, "no exit"))?;
         Ok(WaitResponse {
@@ -261,23 +351,29 @@ impl task_ttrpc_async::Task for Service {
     }
 
     async fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> ttrpc::Result<()> {
-        let task = self.task(&req.id)?;
-        if task.pid != 0 && task.exit.borrow().is_none() {
+        let (_, proc) = self.proc(&req.id, &req.exec_id)?;
+        if proc.status() == Status::Running {
             let signal = nix::sys::signal::Signal::try_from(req.signal as i32)
                 .map_err(|e| status(Code::INVALID_ARGUMENT, e))?;
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(task.pid as i32), signal)
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(proc.pid as i32), signal)
                 .map_err(|e| status(Code::INTERNAL, e))?;
         }
         Ok(())
     }
 
     async fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
-        let task = self.task(&req.id)?;
-        Ok(PidsResponse {
-            processes: vec![ctrd_api::containerd::v1::types::ProcessInfo {
-                pid: task.pid,
-                info: None,
-            }],
+        self.with_task(&req.id, |task| {
+            Ok(PidsResponse {
+                processes: task
+                    .procs
+                    .values()
+                    .filter(|p| p.status() == Status::Running)
+                    .map(|p| ctrd_api::containerd::v1::types::ProcessInfo {
+                        pid: p.pid,
+                        info: None,
+                    })
+                    .collect(),
+            })
         })
     }
 
@@ -286,25 +382,31 @@ impl task_ttrpc_async::Task for Service {
         _ctx: &TtrpcContext,
         req: DeleteRequest,
     ) -> ttrpc::Result<DeleteResponse> {
-        let task = self.task(&req.id)?;
-        let exit = *task.exit.borrow();
-        if task.pid != 0 && exit.is_none() {
-            return Err(status(Code::FAILED_PRECONDITION, "the task is running"));
+        let (_, proc) = self.proc(&req.id, &req.exec_id)?;
+        if proc.status() == Status::Running {
+            return Err(status(Code::FAILED_PRECONDITION, "the process is running"));
         }
-        self.tasks
-            .lock()
-            .map_err(|_| status(Code::INTERNAL, "lock"))?
-            .remove(&req.id);
+        if req.exec_id.is_empty() {
+            self.tasks
+                .lock()
+                .map_err(|_| status(Code::INTERNAL, "lock"))?
+                .remove(&req.id);
+        } else {
+            self.with_task(&req.id, |task| Ok(task.procs.remove(&req.exec_id)))?;
+        }
+        let exit = *proc.exit.borrow();
         let (exit_status, exited_at) = exit.map_or((0, None), |(s, at)| (s, Some(at)));
-        self.publish(&TaskDelete {
-            container_id: req.id.clone(),
-            pid: task.pid,
-            exit_status,
-            exited_at,
-            id: req.id,
-        });
+        if req.exec_id.is_empty() {
+            self.publish(&TaskDelete {
+                container_id: req.id.clone(),
+                pid: proc.pid,
+                exit_status,
+                exited_at,
+                id: req.id,
+            });
+        }
         Ok(DeleteResponse {
-            pid: task.pid,
+            pid: proc.pid,
             exit_status,
             exited_at,
         })
@@ -315,7 +417,7 @@ impl task_ttrpc_async::Task for Service {
         _ctx: &TtrpcContext,
         req: ConnectRequest,
     ) -> ttrpc::Result<ConnectResponse> {
-        let task_pid = self.task(&req.id).map(|t| t.pid).unwrap_or(0);
+        let task_pid = self.proc(&req.id, "").map(|(_, p)| p.pid).unwrap_or(0);
         Ok(ConnectResponse {
             shim_pid: std::process::id(),
             task_pid,

@@ -1,6 +1,7 @@
 //! The example shim, started by real containerd (1.6 and 2.1; 1.7 on request) through
 //! `ctr run --runtime`: it answers create, start, state, wait and delete, its events reach
-//! `ctr events`, containers of one group share one shim, and nothing is left behind.
+//! `ctr events`, `ctr task exec` runs processes beside a running task with their output and exit
+//! codes, containers of one group share one shim, and nothing is left behind.
 
 mod common;
 
@@ -142,15 +143,86 @@ fn grouped(daemon: Daemon) {
     });
 }
 
+fn exec_beside_a_task(daemon: Daemon) {
+    let bin = ShimBin::new();
+    let containerd =
+        Containerd::start_with_path(daemon, &[bin.dir.path()]).unwrap_or_else(|e| panic!("{e}"));
+    let rootfs = Rootfs::busybox().expect("rootfs");
+    let ns = "ctrd-exec";
+    let ctr = |args: &[&str]| {
+        let mut c = containerd.ctr().expect("ctr");
+        c.args(["--namespace", ns]).args(args);
+        c
+    };
+    let mut run = ctr(&["run", "-d", "--rootfs"]);
+    run.arg(format!("--runtime={RUNTIME}"))
+        .arg(rootfs.path())
+        .args(["x-1", "/bin/sleep", "300"]);
+    output(run);
+
+    let out = output(ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "say",
+        "x-1",
+        "/bin/sh",
+        "-c",
+        "echo from exec in $PWD",
+    ]));
+    assert_eq!(out, "from exec in /\n");
+    let status = ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "fail",
+        "x-1",
+        "/bin/sh",
+        "-c",
+        "exit 5",
+    ])
+    .status()
+    .expect("ctr tasks exec");
+    assert_eq!(
+        status.code(),
+        Some(5),
+        "ctr exec returns the exec's exit code"
+    );
+    // A finished exec's id is free again once ctr has deleted it.
+    output(ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "say",
+        "x-1",
+        "/bin/true",
+    ]));
+    // The init process is still the one running.
+    assert!(output(ctr(&["tasks", "ls"])).contains("RUNNING"));
+
+    output(ctr(&["tasks", "kill", "-s", "SIGKILL", "x-1"]));
+    eventually("the task stopped", || {
+        output(ctr(&["tasks", "ls"])).contains("STOPPED")
+    });
+    output(ctr(&["tasks", "delete", "x-1"]));
+    output(ctr(&["containers", "rm", "x-1"]));
+    let address = containerd.grpc_address().display().to_string();
+    eventually("the shim exits with its container", || {
+        shims(&address).is_empty()
+    });
+}
+
 #[test]
 fn containerd_1_6() {
     run_and_watch(Daemon::Bookworm);
+    exec_beside_a_task(Daemon::Bookworm);
     grouped(Daemon::Bookworm);
 }
 
 #[test]
 fn containerd_2_1() {
     run_and_watch(Daemon::Sid);
+    exec_beside_a_task(Daemon::Sid);
     grouped(Daemon::Sid);
 }
 
@@ -158,5 +230,6 @@ fn containerd_2_1() {
 #[ignore = "needs containerd 1.7: scripts/setup-testbed.sh --with-1.7, then --ignored"]
 fn containerd_1_7() {
     run_and_watch(Daemon::Trixie);
+    exec_beside_a_task(Daemon::Trixie);
     grouped(Daemon::Trixie);
 }
