@@ -3,9 +3,16 @@
 //!
 //! Figures: start latency (`ctr run --rm … /bin/true`), exec latency (`ctr task exec …
 //! /bin/true`), idle PSS/RSS/threads per shim with 10 and 50 containers, stdout throughput
-//! (1 GiB through `ctr run`), 50 concurrent starts, and binary size. Results print as a table
-//! with ratios to the Go shim and are written as JSON.
+//! (1 GiB into a FIFO the benchmark reads), 50 concurrent starts, and binary size. Results print
+//! as a table with ratios to the Go shim and are written as JSON.
+//!
+//! Each latency is also split, in the same run, into what no runc shim can avoid: `ctr` and
+//! containerd's own work (the same call through our chroot example shim, which runs no runc)
+//! and runc's (the runc commands a shim must run, timed directly on containerd's own spec). What
+//! is left is the shim's own share.
 
+use std::ffi::OsStr;
+use std::io::{Read, Seek};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,15 +33,20 @@ pub struct Options {
     pub quick: bool,
 }
 
-/// One shim under test, on its own daemon.
-struct Subject {
+/// The runtime our runc shim and Debian's Go shim answer to.
+const RUNC_RUNTIME: &str = "io.containerd.runc.v2";
+/// The runtime of our chroot example shim: the floor, a shim that runs no runc.
+const FLOOR_RUNTIME: &str = "io.containerd.chroot.v2";
+
+/// One shim under test, in its own namespace of a private daemon.
+struct Subject<'a> {
     name: &'static str,
-    containerd: Containerd,
+    containerd: &'a Containerd,
     ns: String,
 }
 
-impl Subject {
-    fn ctr(&self, args: &[&str]) -> Command {
+impl Subject<'_> {
+    fn ctr<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut c = self
             .containerd
             .ctr()
@@ -44,7 +56,7 @@ impl Subject {
         c
     }
 
-    fn ok(&self, args: &[&str]) -> Result<(), Error> {
+    fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<(), Error> {
         let out = self
             .ctr(args)
             .output()
@@ -52,6 +64,7 @@ impl Subject {
         if out.status.success() {
             Ok(())
         } else {
+            let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
             Err(Error::Message(format!(
                 "{}: ctr {args:?} failed: {}",
                 self.name,
@@ -60,7 +73,7 @@ impl Subject {
         }
     }
 
-    fn timed(&self, args: &[&str]) -> Result<Duration, Error> {
+    fn timed<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Duration, Error> {
         let start = Instant::now();
         self.ok(args)?;
         Ok(start.elapsed())
@@ -97,7 +110,7 @@ impl Subject {
 }
 
 /// One 1 GiB run: MiB/s from the task's start to the FIFO's end.
-async fn stdout_mib_s(s: &Subject, rootfs: &str, id: &str) -> Result<f64, Error> {
+async fn stdout_mib_s(s: &Subject<'_>, rootfs: &str, id: &str) -> Result<f64, Error> {
     use ctrd_api::containerd::services::containers::v1 as containers;
     use ctrd_api::containerd::services::tasks::v1 as tasks;
     use tokio::io::AsyncReadExt;
@@ -195,6 +208,109 @@ async fn stdout_mib_s(s: &Subject, rootfs: &str, id: &str) -> Result<f64, Error>
     Ok(total as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64())
 }
 
+/// A bundle holding containerd's own spec for `id` (from its task folder on `s`'s daemon),
+/// made to run `/bin/true` on `rootfs`: what runc is given for a `ctr run`.
+fn containerd_spec_bundle(s: &Subject<'_>, id: &str, rootfs: &str) -> Result<Bundle, Error> {
+    let path = s
+        .containerd
+        .dir()
+        .join("state/io.containerd.runtime.v2.task")
+        .join(&s.ns)
+        .join(id)
+        .join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let mut spec: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Message(format!("{}: {e}", path.display())))?;
+    spec["root"] = json!({ "path": rootfs });
+    spec["process"]["args"] = json!(["/bin/true"]);
+    let bundle = Bundle::busybox(&["/bin/true"]).map_err(|e| Error::Message(e.to_string()))?;
+    bundle
+        .edit_spec(|s| *s = spec)
+        .map_err(|e| Error::Message(e.to_string()))?;
+    Ok(bundle)
+}
+
+/// Runs `runc --root ROOT ARGS...`, failing with runc's message if it fails.
+///
+/// Its output goes to a file, not a pipe: a created container keeps runc's stdio open, so
+/// reading a pipe to its end would wait for the container.
+fn runc(root: &Path, args: &[&OsStr]) -> Result<(), Error> {
+    let mut log = tempfile::tempfile().map_err(|e| Error::io(Path::new("tempfile"), e))?;
+    let output = log
+        .try_clone()
+        .map_err(|e| Error::io(Path::new("tempfile"), e))?;
+    let status = Command::new("runc")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(output)
+        .status()
+        .map_err(|e| Error::Message(format!("runc: {e}")))?;
+    if status.success() {
+        return Ok(());
+    }
+    let mut message = String::new();
+    let _ = log
+        .seek(std::io::SeekFrom::Start(0))
+        .and_then(|_| log.read_to_string(&mut message));
+    Err(Error::Message(format!(
+        "runc {args:?} failed ({status}): {}",
+        message.trim()
+    )))
+}
+
+/// The runc commands a shim runs for one `ctr run --rm … /bin/true`, timed directly: `runc
+/// create`, `runc start`, the wait for the process to end, `runc delete`.
+fn runc_steps(root: &Path, bundle: &Bundle, id: &str) -> Result<Duration, Error> {
+    bundle
+        .edit_spec(|spec| spec["linux"]["cgroupsPath"] = format!("/bench-runc/{id}").into())
+        .map_err(|e| Error::Message(e.to_string()))?;
+    let pid_file = bundle.path().join("init.pid");
+    let steps = || -> Result<Duration, Error> {
+        let t = Instant::now();
+        runc(
+            root,
+            &[
+                "create".as_ref(),
+                "--bundle".as_ref(),
+                bundle.path().as_os_str(),
+                "--pid-file".as_ref(),
+                pid_file.as_os_str(),
+                id.as_ref(),
+            ],
+        )?;
+        let pid = std::fs::read_to_string(&pid_file)
+            .map_err(|e| Error::io(&pid_file, e))?
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| Error::Message(format!("{}: no pid", pid_file.display())))?;
+        // Not our child (runc's), so a pidfd tells when it is gone.
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+            .map_err(|e| Error::io(&pid_file, e.into()))?;
+        runc(root, &["start".as_ref(), id.as_ref()])?;
+        let mut fds = [rustix::event::PollFd::new(
+            &pidfd,
+            rustix::event::PollFlags::IN,
+        )];
+        let limit = rustix::event::Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        rustix::event::poll(&mut fds, Some(&limit)).map_err(|e| Error::io(&pid_file, e.into()))?;
+        runc(root, &["delete".as_ref(), id.as_ref()])?;
+        Ok(t.elapsed())
+    };
+    let result = steps();
+    if result.is_err() {
+        let _ = runc(root, &["delete".as_ref(), "--force".as_ref(), id.as_ref()]);
+    }
+    result
+}
+
 fn processes() -> Vec<(u32, String)> {
     std::fs::read_dir("/proc")
         .map(|d| {
@@ -248,22 +364,31 @@ fn ms(d: Duration) -> f64 {
 pub fn run(opts: &Options) -> Result<(), Error> {
     crate::suite::setup_testbed()?;
     let shim = crate::suite::build_release_shim()?;
+    let floor_shim = crate::suite::build_release_example("ctrd-shim", "chroot_shim")?;
     let shim_dir = tempfile::Builder::new()
         .prefix("ctrd-bench-")
         .tempdir()
         .map_err(|e| Error::io(Path::new("tempdir"), e))?;
-    std::os::unix::fs::symlink(&shim, shim_dir.path().join("containerd-shim-runc-v2"))
-        .map_err(|e| Error::io(&shim, e))?;
-    let start = |name: &'static str, path: &[&Path]| -> Result<Subject, Error> {
-        Ok(Subject {
-            name,
-            containerd: Containerd::start_with_path(opts.daemon, path)
-                .map_err(|e| Error::Message(e.to_string()))?,
-            ns: format!("bench-{name}"),
-        })
+    for (binary, name) in [
+        (&shim, "containerd-shim-runc-v2"),
+        (&floor_shim, "containerd-shim-chroot-v2"),
+    ] {
+        std::os::unix::fs::symlink(binary, shim_dir.path().join(name))
+            .map_err(|e| Error::io(binary, e))?;
+    }
+    let daemon = |path: &[&Path]| {
+        Containerd::start_with_path(opts.daemon, path).map_err(|e| Error::Message(e.to_string()))
     };
-    let ours = start("ours", &[shim_dir.path()])?;
-    let go = start("go", &[])?;
+    let (ours_daemon, go_daemon) = (daemon(&[shim_dir.path()])?, daemon(&[])?);
+    let subject = |name, containerd| Subject {
+        name,
+        containerd,
+        ns: format!("bench-{name}"),
+    };
+    let ours = subject("ours", &ours_daemon);
+    let go = subject("go", &go_daemon);
+    // Our daemon also finds the chroot example shim: the same calls with no runc behind them.
+    let floor = subject("floor", &ours_daemon);
     let subjects = [&ours, &go];
     let rootfs = Rootfs::busybox().map_err(|e| Error::Message(e.to_string()))?;
     let rootfs_path = rootfs.path().display().to_string();
@@ -275,69 +400,98 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         opts.runs
     );
 
-    // Start latency, interleaved: ours, go, plain runc.
+    // Running targets: one per shim for the exec figures, and one through the no-runc floor
+    // shim; the runc shim's bundle also gives containerd's own spec for the runc figures.
+    let target = |runtime: &str| {
+        [
+            "run".to_owned(),
+            "-d".to_owned(),
+            format!("--runtime={runtime}"),
+            "--rootfs".to_owned(),
+            rootfs_path.clone(),
+            "exec-target".to_owned(),
+            "/bin/sleep".to_owned(),
+            "3600".to_owned(),
+        ]
+    };
+    for s in subjects {
+        s.ok(&target(RUNC_RUNTIME))?;
+    }
+    floor.ok(&target(FLOOR_RUNTIME))?;
+    let steps_bundle = containerd_spec_bundle(&ours, "exec-target", &rootfs_path)?;
+
+    // Start latency, interleaved: ours, go, then the floors and plain runc.
     let mut start_ms = [Vec::new(), Vec::new(), Vec::new()];
+    let (mut start_floor_ms, mut start_runc_ms) = (Vec::new(), Vec::new());
     for i in 0..opts.runs {
+        let id = format!("start-{i}");
+        let run_rm = |runtime: &str| {
+            [
+                "run".to_owned(),
+                "--rm".to_owned(),
+                format!("--runtime={runtime}"),
+                "--rootfs".to_owned(),
+                rootfs_path.clone(),
+                id.clone(),
+                "/bin/true".to_owned(),
+            ]
+        };
         for k in order(i) {
-            let s = subjects[k];
-            let id = format!("start-{i}");
-            start_ms[k].push(ms(s.timed(&[
-                "run",
-                "--rm",
-                "--rootfs",
-                &rootfs_path,
-                &id,
-                "/bin/true",
-            ])?));
+            start_ms[k].push(ms(subjects[k].timed(&run_rm(RUNC_RUNTIME))?));
         }
-        let id = format!("runc-{i}");
+        start_floor_ms.push(ms(floor.timed(&run_rm(FLOOR_RUNTIME))?));
+        start_runc_ms.push(ms(runc_steps(
+            runc_root.path(),
+            &steps_bundle,
+            &format!("steps-{i}"),
+        )?));
         let t = Instant::now();
-        let status = Command::new("runc")
-            .arg("--root")
-            .arg(runc_root.path())
-            .args(["run", "--bundle"])
-            .arg(bundle.path())
-            .arg(&id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| Error::Message(format!("runc: {e}")))?;
+        runc(
+            runc_root.path(),
+            &[
+                "run".as_ref(),
+                "--bundle".as_ref(),
+                bundle.path().as_os_str(),
+                format!("runc-{i}").as_ref(),
+            ],
+        )?;
         start_ms[2].push(ms(t.elapsed()));
-        if !status.success() {
-            return Err(Error::Message(format!("runc run failed ({status})")));
-        }
     }
 
-    // Exec latency, interleaved, into one running container per shim.
-    for s in subjects {
-        s.ok(&[
-            "run",
-            "-d",
-            "--rootfs",
-            &rootfs_path,
-            "exec-target",
-            "/bin/sleep",
-            "3600",
-        ])?;
-    }
+    // Exec latency, interleaved, into the running targets; then the floors: the same exec
+    // through the no-runc shim, and `runc exec` run directly into our shim's container.
     let mut exec_ms = [Vec::new(), Vec::new()];
+    let (mut exec_floor_ms, mut exec_runc_ms) = (Vec::new(), Vec::new());
+    let ours_runc_root = Path::new("/run/containerd/runc").join(&ours.ns);
     for i in 0..opts.runs {
+        let id = format!("e{i}");
+        let exec = [
+            "tasks",
+            "exec",
+            "--exec-id",
+            id.as_str(),
+            "exec-target",
+            "/bin/true",
+        ];
         for k in order(i) {
-            let s = subjects[k];
-            let id = format!("e{i}");
-            exec_ms[k].push(ms(s.timed(&[
-                "tasks",
-                "exec",
-                "--exec-id",
-                &id,
-                "exec-target",
-                "/bin/true",
-            ])?));
+            exec_ms[k].push(ms(subjects[k].timed(&exec)?));
         }
+        exec_floor_ms.push(ms(floor.timed(&exec)?));
+        let t = Instant::now();
+        runc(
+            &ours_runc_root,
+            &[
+                "exec".as_ref(),
+                "exec-target".as_ref(),
+                "/bin/true".as_ref(),
+            ],
+        )?;
+        exec_runc_ms.push(ms(t.elapsed()));
     }
     for s in subjects {
         s.remove_all(&["exec-target".to_owned()]);
     }
+    floor.remove_all(&["exec-target".to_owned()]);
 
     // Idle footprint with 10, then 50, running containers.
     let mut idle = serde_json::Map::new();
@@ -429,7 +583,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         "daemon": opts.daemon.version(),
         "runs": opts.runs,
         "start_ms": { "ours": median(start_ms[0].clone()), "go": median(start_ms[1].clone()), "runc": median(start_ms[2].clone()) },
+        "start_floor_ms": { "no_runc_shim": median(start_floor_ms), "runc_steps": median(start_runc_ms) },
         "exec_ms": { "ours": median(exec_ms[0].clone()), "go": median(exec_ms[1].clone()) },
+        "exec_floor_ms": { "no_runc_shim": median(exec_floor_ms), "runc_steps": median(exec_runc_ms) },
         "idle": idle,
         "stdout_mib_s": { "ours": throughput[0], "go": throughput[1] },
         "concurrent_50_ms": { "ours": concurrent[0], "go": concurrent[1] },
@@ -523,4 +679,35 @@ fn print_table(r: &serde_json::Value) {
         None,
         "MiB",
     );
+
+    // Where each latency goes: what no runc shim can avoid, and the shims' own shares.
+    println!("\n| where a latency goes (medians, ms)                 |  start |   exec |");
+    println!("|----------------------------------------------------|-------:|-------:|");
+    let split = |what: &str| {
+        let floor = &r[format!("{what}_floor_ms")];
+        let total = &r[format!("{what}_ms")];
+        let (ctr, runc) = (f(&floor["no_runc_shim"]), f(&floor["runc_steps"]));
+        [
+            ctr,
+            runc,
+            ctr + runc,
+            (ctr + runc) / f(&total["go"]),
+            f(&total["ours"]) - ctr - runc,
+            f(&total["go"]) - ctr - runc,
+        ]
+    };
+    let (start, exec) = (split("start"), split("exec"));
+    for (i, name) in [
+        "ctr + containerd, through a shim running no runc",
+        "runc's own commands, run directly",
+        "lowest a shim driving runc can reach (sum)",
+        "  that lowest, as a ratio to the Go shim",
+        "our shim's own share (latency - sum)",
+        "the Go shim's own share (latency - sum)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        println!("| {name:<50} | {:>6.2} | {:>6.2} |", start[i], exec[i]);
+    }
 }

@@ -100,10 +100,33 @@ pub fn build_release_shim() -> Result<std::path::PathBuf, Error> {
         ],
         &[],
     )?;
+    Ok(release_dir().join("containerd-shim-runc-v2"))
+}
+
+/// Builds example `name` of `package` in release mode and returns its path.
+pub fn build_release_example(package: &str, name: &str) -> Result<std::path::PathBuf, Error> {
+    step(
+        &format!("build the {name} example"),
+        "cargo",
+        &[
+            "build",
+            "--quiet",
+            "--locked",
+            "--release",
+            "-p",
+            package,
+            "--example",
+            name,
+        ],
+        &[],
+    )?;
+    Ok(release_dir().join("examples").join(name))
+}
+
+/// The release profile's output folder.
+fn release_dir() -> std::path::PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    Ok(repo_root()
-        .join(target)
-        .join("release/containerd-shim-runc-v2"))
+    repo_root().join(target).join("release")
 }
 
 /// Installs the test bed, builds our runc shim, then runs the main job: a container under a
