@@ -70,6 +70,14 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
         env.push(("CTRD_TEST_DAEMONS", "1.6,2.1,1.7"));
     }
     step("tests", "cargo", &args, &env)?;
+    // The benchmark's mechanics, on this fresh machine: every figure must be measured. Its
+    // numbers are printed, never judged here (benchmarks, not timed tests, speak for speed).
+    println!("\n==> benchmark mechanics: cargo xtask bench --runs 3");
+    crate::bench::run(&crate::bench::Options {
+        runs: 3,
+        daemon: ctrd_testbed::Daemon::Bookworm,
+        quick: false,
+    })?;
     println!("\nxtask test: everything passed");
     Ok(())
 }
