@@ -15,9 +15,11 @@ use std::ffi::OsStr;
 use std::io::{Read, Seek};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ctrd_testbed::{Bundle, Containerd, Daemon, Rootfs};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use serde_json::json;
 
 use crate::{Error, repo_root};
@@ -31,6 +33,39 @@ pub struct Options {
     pub daemon: Daemon,
     /// Skip the 1 GiB throughput figure.
     pub quick: bool,
+}
+
+/// Set by SIGINT or SIGTERM: the run stops before its next command, and its daemons, shims and
+/// containers are cleaned up as they drop (an unhandled signal would leave them running).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: nix::libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Routes SIGINT and SIGTERM to [`INTERRUPTED`].
+fn catch_interrupts() -> Result<(), Error> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe; children
+        // get the default action back when they exec.
+        unsafe { sigaction(signal, &action) }
+            .map_err(|e| Error::Message(format!("installing a {signal} handler: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Fails once the run was interrupted.
+fn go_on() -> Result<(), Error> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        Err(Error::Message("bench: interrupted; cleaning up".into()))
+    } else {
+        Ok(())
+    }
 }
 
 /// Rounds of the 50-concurrent-starts figure.
@@ -60,6 +95,7 @@ impl Subject<'_> {
     }
 
     fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<(), Error> {
+        go_on()?;
         let out = self
             .ctr(args)
             .output()
@@ -233,11 +269,24 @@ fn containerd_spec_bundle(s: &Subject<'_>, id: &str, rootfs: &str) -> Result<Bun
     Ok(bundle)
 }
 
+/// The parent cgroup of the containers [`runc_steps`] makes (runc removes only their own).
+const RUNC_STEPS_PARENT: &str = "bench-runc";
+
+/// Removes [`RUNC_STEPS_PARENT`] from every hierarchy when dropped.
+struct RuncStepsCgroups;
+
+impl Drop for RuncStepsCgroups {
+    fn drop(&mut self) {
+        ctrd_testbed::cleanup::remove_namespace_leftovers(RUNC_STEPS_PARENT);
+    }
+}
+
 /// Runs `runc --root ROOT ARGS...`, failing with runc's message if it fails.
 ///
 /// Its output goes to a file, not a pipe: a created container keeps runc's stdio open, so
 /// reading a pipe to its end would wait for the container.
 fn runc(root: &Path, args: &[&OsStr]) -> Result<(), Error> {
+    go_on()?;
     let mut log = tempfile::tempfile().map_err(|e| Error::io(Path::new("tempfile"), e))?;
     let output = log
         .try_clone()
@@ -268,7 +317,7 @@ fn runc(root: &Path, args: &[&OsStr]) -> Result<(), Error> {
 /// create`, `runc start`, the wait for the process to end, `runc delete`.
 fn runc_steps(root: &Path, bundle: &Bundle, id: &str) -> Result<Duration, Error> {
     bundle
-        .edit_spec(|spec| spec["linux"]["cgroupsPath"] = format!("/bench-runc/{id}").into())
+        .edit_spec(|spec| spec["linux"]["cgroupsPath"] = format!("/{RUNC_STEPS_PARENT}/{id}").into())
         .map_err(|e| Error::Message(e.to_string()))?;
     let pid_file = bundle.path().join("init.pid");
     let steps = || -> Result<Duration, Error> {
@@ -365,6 +414,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs the benchmark and prints and writes its results.
 pub fn run(opts: &Options) -> Result<(), Error> {
+    catch_interrupts()?;
     crate::suite::setup_testbed()?;
     let shim = crate::suite::build_release_shim()?;
     let floor_shim = crate::suite::build_release_example("ctrd-shim", "chroot_shim")?;
@@ -396,6 +446,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let rootfs = Rootfs::busybox().map_err(|e| Error::Message(e.to_string()))?;
     let rootfs_path = rootfs.path().display().to_string();
     let runc_root = tempfile::tempdir().map_err(|e| Error::io(Path::new("tempdir"), e))?;
+    let _runc_cgroups = RuncStepsCgroups;
     let bundle = Bundle::busybox(&["/bin/true"]).map_err(|e| Error::Message(e.to_string()))?;
     println!(
         "bench: containerd {} ; {} samples per latency figure",
@@ -744,7 +795,7 @@ fn print_table(r: &serde_json::Value) {
     };
     let (start, exec) = (split("start"), split("exec"));
     for (i, name) in [
-        "ctr + containerd, through a shim running no runc",
+        "ctr, containerd and a minimal shim (no runc)",
         "runc's own commands, run directly",
         "lowest a shim driving runc can reach (sum)",
         "  that lowest, as a ratio to the Go shim",

@@ -21,7 +21,7 @@
 
 mod bundle;
 pub mod cgroup;
-mod cleanup;
+pub mod cleanup;
 mod daemon;
 mod error;
 mod image;
