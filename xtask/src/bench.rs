@@ -281,6 +281,22 @@ impl Drop for RuncStepsCgroups {
     }
 }
 
+/// `ctr run` arguments for container `id` of `runtime` on `rootfs`: detached and running
+/// `sleep`, or running `/bin/true` and removed after it.
+fn ctr_run(runtime: &str, rootfs: &str, id: &str, detached: bool) -> Vec<String> {
+    let (mode, command): (&str, &[&str]) = if detached {
+        ("-d", &["/bin/sleep", "3600"])
+    } else {
+        ("--rm", &["/bin/true"])
+    };
+    let runtime = format!("--runtime={runtime}");
+    ["run", mode, runtime.as_str(), "--rootfs", rootfs, id]
+        .iter()
+        .chain(command)
+        .map(|a| (*a).to_owned())
+        .collect()
+}
+
 /// Runs `runc --root ROOT ARGS...`, failing with runc's message if it fails.
 ///
 /// Its output goes to a file, not a pipe: a created container keeps runc's stdio open, so
@@ -317,7 +333,9 @@ fn runc(root: &Path, args: &[&OsStr]) -> Result<(), Error> {
 /// create`, `runc start`, the wait for the process to end, `runc delete`.
 fn runc_steps(root: &Path, bundle: &Bundle, id: &str) -> Result<Duration, Error> {
     bundle
-        .edit_spec(|spec| spec["linux"]["cgroupsPath"] = format!("/{RUNC_STEPS_PARENT}/{id}").into())
+        .edit_spec(|spec| {
+            spec["linux"]["cgroupsPath"] = format!("/{RUNC_STEPS_PARENT}/{id}").into()
+        })
         .map_err(|e| Error::Message(e.to_string()))?;
     let pid_file = bundle.path().join("init.pid");
     let steps = || -> Result<Duration, Error> {
@@ -456,22 +474,10 @@ pub fn run(opts: &Options) -> Result<(), Error> {
 
     // Running targets: one per shim for the exec figures, and one through the no-runc floor
     // shim; the runc shim's bundle also gives containerd's own spec for the runc figures.
-    let target = |runtime: &str| {
-        [
-            "run".to_owned(),
-            "-d".to_owned(),
-            format!("--runtime={runtime}"),
-            "--rootfs".to_owned(),
-            rootfs_path.clone(),
-            "exec-target".to_owned(),
-            "/bin/sleep".to_owned(),
-            "3600".to_owned(),
-        ]
-    };
     for s in subjects {
-        s.ok(&target(RUNC_RUNTIME))?;
+        s.ok(&ctr_run(RUNC_RUNTIME, &rootfs_path, "exec-target", true))?;
     }
-    floor.ok(&target(FLOOR_RUNTIME))?;
+    floor.ok(&ctr_run(FLOOR_RUNTIME, &rootfs_path, "exec-target", true))?;
     let steps_bundle = containerd_spec_bundle(&ours, "exec-target", &rootfs_path)?;
 
     // Start latency, interleaved: ours, go, then the floors and plain runc.
@@ -479,21 +485,20 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let (mut start_floor_ms, mut start_runc_ms) = (Vec::new(), Vec::new());
     for i in 0..opts.runs {
         let id = format!("start-{i}");
-        let run_rm = |runtime: &str| {
-            [
-                "run".to_owned(),
-                "--rm".to_owned(),
-                format!("--runtime={runtime}"),
-                "--rootfs".to_owned(),
-                rootfs_path.clone(),
-                id.clone(),
-                "/bin/true".to_owned(),
-            ]
-        };
         for k in order(i) {
-            start_ms[k].push(ms(subjects[k].timed(&run_rm(RUNC_RUNTIME))?));
+            start_ms[k].push(ms(subjects[k].timed(&ctr_run(
+                RUNC_RUNTIME,
+                &rootfs_path,
+                &id,
+                false,
+            ))?));
         }
-        start_floor_ms.push(ms(floor.timed(&run_rm(FLOOR_RUNTIME))?));
+        start_floor_ms.push(ms(floor.timed(&ctr_run(
+            FLOOR_RUNTIME,
+            &rootfs_path,
+            &id,
+            false,
+        ))?));
         start_runc_ms.push(ms(runc_steps(
             runc_root.path(),
             &steps_bundle,
@@ -553,15 +558,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         let ids: Vec<String> = (0..count).map(|i| format!("idle-{count}-{i}")).collect();
         for s in subjects {
             for id in &ids {
-                s.ok(&[
-                    "run",
-                    "-d",
-                    "--rootfs",
-                    &rootfs_path,
-                    id,
-                    "/bin/sleep",
-                    "3600",
-                ])?;
+                s.ok(&ctr_run(RUNC_RUNTIME, &rootfs_path, id, true))?;
             }
         }
         std::thread::sleep(Duration::from_secs(2));
@@ -612,18 +609,10 @@ pub fn run(opts: &Options) -> Result<(), Error> {
             let children: Vec<_> = ids
                 .iter()
                 .map(|id| {
-                    s.ctr(&[
-                        "run",
-                        "-d",
-                        "--rootfs",
-                        &rootfs_path,
-                        id,
-                        "/bin/sleep",
-                        "3600",
-                    ])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
+                    s.ctr(&ctr_run(RUNC_RUNTIME, &rootfs_path, id, true))
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
                 })
                 .collect();
             let mut failed = 0;

@@ -94,41 +94,24 @@ pub fn setup_testbed() -> Result<(), Error> {
 
 /// Builds `containerd-shim-runc-v2` in release mode and returns its path.
 pub fn build_release_shim() -> Result<std::path::PathBuf, Error> {
-    step(
-        "build the runc shim",
-        "cargo",
-        &[
-            "build",
-            "--quiet",
-            "--locked",
-            "--release",
-            "-p",
-            "ctrd-runc-shim",
-            "--bins",
-        ],
-        &[],
-    )?;
+    build_release("the runc shim", &["-p", "ctrd-runc-shim", "--bins"])?;
     Ok(release_dir().join("containerd-shim-runc-v2"))
 }
 
 /// Builds example `name` of `package` in release mode and returns its path.
 pub fn build_release_example(package: &str, name: &str) -> Result<std::path::PathBuf, Error> {
-    step(
-        &format!("build the {name} example"),
-        "cargo",
-        &[
-            "build",
-            "--quiet",
-            "--locked",
-            "--release",
-            "-p",
-            package,
-            "--example",
-            name,
-        ],
-        &[],
+    build_release(
+        &format!("the {name} example"),
+        &["-p", package, "--example", name],
     )?;
     Ok(release_dir().join("examples").join(name))
+}
+
+/// `cargo build --release` of `selection` (package and target flags).
+fn build_release(what: &str, selection: &[&str]) -> Result<(), Error> {
+    let mut args = vec!["build", "--quiet", "--locked", "--release"];
+    args.extend(selection);
+    step(&format!("build {what}"), "cargo", &args, &[])
 }
 
 /// The release profile's output folder.
