@@ -11,7 +11,8 @@ fn a_hung_runc_is_killed_at_the_timeout() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let fake = dir.path().join("runc");
-    std::fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").expect("script");
+    // An argument nothing else on the machine uses, so the check below finds only this one.
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 3017\n").expect("script");
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let runc = Runc::builder()
         .binary(&fake)
@@ -25,7 +26,7 @@ fn a_hung_runc_is_killed_at_the_timeout() {
         .expect("proc")
         .filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|c| c.starts_with(b"sleep\x0030"))
+        .filter(|c| c.as_slice() == b"sleep\x003017\x00")
         .count();
     assert_eq!(hung, 0, "the hung process was killed and reaped");
 }
