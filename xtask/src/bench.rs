@@ -521,7 +521,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     // through the no-runc shim, and `runc exec` run directly into our shim's container.
     let mut exec_ms = [Vec::new(), Vec::new()];
     let (mut exec_floor_ms, mut exec_runc_ms) = (Vec::new(), Vec::new());
-    let ours_runc_root = Path::new("/run/containerd/runc").join(&ours.ns);
+    let ours_runc_root = ctrd_testbed::runc_root(&ours.ns);
     for i in 0..opts.runs {
         let id = format!("e{i}");
         let exec = [

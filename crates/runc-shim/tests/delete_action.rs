@@ -36,7 +36,7 @@ fn delete_action(namespace: &str, id: &str, bundle: &std::path::Path) -> DeleteR
 fn cleans_up_after_a_dead_shim() {
     ctrd_testbed::require_root().unwrap_or_else(|e| panic!("{e}"));
     let namespace = "ctrd-delete-action";
-    let root = std::path::Path::new("/run/containerd/runc").join(namespace);
+    let root = ctrd_testbed::runc_root(namespace);
     let bundle = Bundle::busybox(&["/bin/sleep", "300"]).expect("bundle");
 
     // A container the dead shim left running in runc.

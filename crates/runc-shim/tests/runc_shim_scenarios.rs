@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -355,7 +355,7 @@ fn scenarios(daemon: Daemon, shim: Shim) {
             "the socket of {group} is left: {path}"
         );
     }
-    let state = PathBuf::from("/run/containerd/runc").join(&bed.ns);
+    let state = ctrd_testbed::runc_root(&bed.ns);
     let left: Vec<_> = std::fs::read_dir(&state)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
         .unwrap_or_default();

@@ -9,14 +9,12 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{RUNTIME, ShimBin, eventually, output, shims};
-use ctrd_testbed::{Containerd, Daemon, Rootfs};
+use common::{ExampleBed, RUNTIME, eventually, output, shims};
+use ctrd_testbed::Daemon;
 
 fn run_and_watch(daemon: Daemon) {
-    let bin = ShimBin::new();
-    let containerd =
-        Containerd::start_with_path(daemon, &[bin.dir.path()]).unwrap_or_else(|e| panic!("{e}"));
-    let rootfs = Rootfs::busybox().expect("rootfs");
+    let bed = ExampleBed::start(daemon);
+    let (containerd, rootfs) = (&bed.containerd, &bed.rootfs);
     let ns = "ctrd-shim-test";
 
     let mut events = containerd
@@ -98,10 +96,8 @@ fn run_and_watch(daemon: Daemon) {
 }
 
 fn grouped(daemon: Daemon) {
-    let bin = ShimBin::new();
-    let containerd =
-        Containerd::start_with_path(daemon, &[bin.dir.path()]).unwrap_or_else(|e| panic!("{e}"));
-    let rootfs = Rootfs::busybox().expect("rootfs");
+    let bed = ExampleBed::start(daemon);
+    let (containerd, rootfs) = (&bed.containerd, &bed.rootfs);
     let ns = "ctrd-group";
     for id in ["g-a", "g-b"] {
         let mut run = containerd.ctr().expect("ctr");
@@ -144,10 +140,8 @@ fn grouped(daemon: Daemon) {
 }
 
 fn exec_beside_a_task(daemon: Daemon) {
-    let bin = ShimBin::new();
-    let containerd =
-        Containerd::start_with_path(daemon, &[bin.dir.path()]).unwrap_or_else(|e| panic!("{e}"));
-    let rootfs = Rootfs::busybox().expect("rootfs");
+    let bed = ExampleBed::start(daemon);
+    let (containerd, rootfs) = (&bed.containerd, &bed.rootfs);
     let ns = "ctrd-exec";
     let ctr = |args: &[&str]| {
         let mut c = containerd.ctr().expect("ctr");

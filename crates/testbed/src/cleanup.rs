@@ -71,7 +71,7 @@ pub fn unmount_under(dir: &Path) {
 /// Removes what shims leave per namespace outside the daemon's own folder: containers still
 /// in runc's state (force-deleted), runc's state folder, and the namespace's cgroups.
 pub fn remove_namespace_leftovers(namespace: &str) {
-    let root = Path::new("/run/containerd/runc").join(namespace);
+    let root = crate::runc_root(namespace);
     if root.is_dir() {
         let listed = std::process::Command::new("runc")
             .arg("--root")

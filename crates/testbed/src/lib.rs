@@ -38,6 +38,11 @@ use std::path::{Path, PathBuf};
 /// The command that installs everything the test bed needs.
 pub const SETUP_COMMAND: &str = "scripts/setup-testbed.sh";
 
+/// Where runc shims (ours and Debian's Go shim alike) keep runc's state for `namespace`.
+pub fn runc_root(namespace: &str) -> std::path::PathBuf {
+    std::path::Path::new("/run/containerd/runc").join(namespace)
+}
+
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -41,6 +41,30 @@ impl ShimBin {
     }
 }
 
+/// A private daemon that finds the example shim, and a busybox rootfs for its containers.
+pub struct ExampleBed {
+    /// The daemon (dropped first: it stops its shims).
+    pub containerd: ctrd_testbed::Containerd,
+    /// The rootfs to run.
+    pub rootfs: ctrd_testbed::Rootfs,
+    /// The folder holding the example shim.
+    pub bin: ShimBin,
+}
+
+impl ExampleBed {
+    pub fn start(daemon: ctrd_testbed::Daemon) -> ExampleBed {
+        let bin = ShimBin::new();
+        let containerd = ctrd_testbed::Containerd::start_with_path(daemon, &[bin.dir.path()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rootfs = ctrd_testbed::Rootfs::busybox().expect("rootfs");
+        ExampleBed {
+            containerd,
+            rootfs,
+            bin,
+        }
+    }
+}
+
 /// Pids of running example shims whose command line contains `needle`.
 pub fn shims(needle: &str) -> Vec<i32> {
     std::fs::read_dir("/proc")
