@@ -18,6 +18,9 @@ use crate::io::ProcessIo;
 use crate::opts::{CheckpointOptions, CreateOptions, CriuOptions, ExecOptions, RestoreOptions};
 use crate::{Error, id};
 
+/// The systemd variable runc must never see from a shim's environment (see [`Plan::command`]).
+pub(crate) const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+
 /// One runc invocation, ready to run.
 pub(crate) struct Plan {
     /// `runc <sub> <args>` for messages.
@@ -196,6 +199,10 @@ impl Plan {
     pub fn command(&mut self, config: &Config) -> Command {
         let mut command = Command::new(&config.binary);
         command.args(&self.args);
+        // containerd run by systemd as a notify service hands `NOTIFY_SOCKET` to its shims.
+        // runc seeing it makes `create` set up a notify socket in the container and `start`
+        // wait for the container to send READY=1, which an ordinary container never does.
+        command.env_remove(NOTIFY_SOCKET);
         match self.io.take() {
             Some(io) => io.apply(&mut command),
             None => {
@@ -585,6 +592,20 @@ mod tests {
             ]
         );
         assert_eq!(plan.display, "runc delete c1");
+    }
+
+    #[test]
+    fn runc_never_sees_notify_socket() {
+        let runc = Runc::default();
+        let mut plan = build::delete(&runc.config, "c1", true).expect("plan");
+        let command = plan.command(&runc.config);
+        let removed = command
+            .get_envs()
+            .any(|(name, value)| name == NOTIFY_SOCKET && value.is_none());
+        assert!(
+            removed,
+            "NOTIFY_SOCKET is not removed from runc's environment"
+        );
     }
 
     #[test]

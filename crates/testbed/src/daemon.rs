@@ -1,5 +1,6 @@
 //! Private containerd daemons.
 
+use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -109,6 +110,8 @@ pub struct Containerd {
     child: Child,
     /// Taken by [`Containerd::restart`], which hands it to the new daemon.
     dir: Option<tempfile::TempDir>,
+    /// Variables set in the daemon's environment (kept across restarts).
+    env: Vec<(OsString, OsString)>,
 }
 
 impl Containerd {
@@ -119,6 +122,17 @@ impl Containerd {
 
     /// Starts `daemon` with `extra_path` folders searched first for shims (`containerd-shim-*`).
     pub fn start_with_path(daemon: Daemon, extra_path: &[&Path]) -> Result<Containerd, Error> {
+        Containerd::start_with_env(daemon, extra_path, Vec::new())
+    }
+
+    /// Starts `daemon` as [`Containerd::start_with_path`] does, with `env` added to its
+    /// environment (which containerd hands on to every shim it starts): for example
+    /// `NOTIFY_SOCKET`, as systemd sets it for Debian's `containerd.service`.
+    pub fn start_with_env(
+        daemon: Daemon,
+        extra_path: &[&Path],
+        env: Vec<(OsString, OsString)>,
+    ) -> Result<Containerd, Error> {
         crate::require_root()?;
         let dir = tempfile::Builder::new()
             .prefix("ctrd-")
@@ -126,7 +140,7 @@ impl Containerd {
             .map_err(|e| Error::io("/tmp", e))?;
         let config = dir.path().join("config.toml");
         std::fs::write(&config, daemon.config(dir.path())).map_err(|e| Error::io(&config, e))?;
-        Containerd::spawn(daemon, dir, extra_path)
+        Containerd::spawn(daemon, dir, extra_path, env)
     }
 
     /// Stops this daemon (leaving its shims and containers running, as a crash or upgrade
@@ -138,13 +152,15 @@ impl Containerd {
             reason: "already restarted".into(),
             log: String::new(),
         })?;
-        Containerd::spawn(self.daemon, dir, extra_path)
+        let env = std::mem::take(&mut self.env);
+        Containerd::spawn(self.daemon, dir, extra_path, env)
     }
 
     fn spawn(
         daemon: Daemon,
         dir: tempfile::TempDir,
         extra_path: &[&Path],
+        env: Vec<(OsString, OsString)>,
     ) -> Result<Containerd, Error> {
         let binary = daemon.program("containerd")?;
         let config = dir.path().join("config.toml");
@@ -170,6 +186,7 @@ impl Containerd {
             .arg("--config")
             .arg(&config)
             .env("PATH", path)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -179,6 +196,7 @@ impl Containerd {
             daemon,
             child,
             dir: Some(dir),
+            env,
         };
         containerd.wait_ready()?;
         Ok(containerd)

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +31,11 @@ pub struct Bed {
 
 impl Bed {
     pub fn new(daemon: Daemon, shim: Shim) -> Bed {
+        Bed::with_env(daemon, shim, Vec::new())
+    }
+
+    /// A bed whose containerd has `env` added to its environment (handed on to the shims).
+    pub fn with_env(daemon: Daemon, shim: Shim, env: Vec<(OsString, OsString)>) -> Bed {
         let bin = (shim == Shim::Ours).then(|| {
             let dir = tempfile::Builder::new()
                 .prefix("ctrd-ourshim-")
@@ -45,7 +51,7 @@ impl Bed {
         let path: Vec<PathBuf> = bin.iter().map(|d| d.path().to_owned()).collect();
         let refs: Vec<&Path> = path.iter().map(PathBuf::as_path).collect();
         let containerd =
-            Containerd::start_with_path(daemon, &refs).unwrap_or_else(|e| panic!("{e}"));
+            Containerd::start_with_env(daemon, &refs, env).unwrap_or_else(|e| panic!("{e}"));
         Bed {
             ns: format!("e2e-{}-{shim:?}", daemon.version())
                 .replace('.', "-")
