@@ -3,6 +3,9 @@
 #   - Debian's containerd (1.6.20 on bookworm), runc, busybox-static and criu, from apt;
 #   - containerd 2.1.9 (with its ctr and Go shim) from Debian's sid suite, unpacked into
 #     .testbed/containerd-2.1 without installing anything;
+#   - containerd 2.4.2 (containerd, ctr, Go shim) and critest from cri-tools v1.37.0, built
+#     with the machine's Go from the Go module proxy (scripts/go-peers.sh) into
+#     .testbed/containerd-2.4 and .testbed/critest;
 #   - with --with-1.7, containerd 1.7.24 from trixie into .testbed/containerd-1.7.
 # Safe to run again: it skips what is already there.
 set -euo pipefail
@@ -47,11 +50,23 @@ fetch_containerd() { # SUITE DIR
   mv "$dir.tmp" "$dir"
 }
 
+build_peer() { # WHAT VERSION DIR BINARY
+  local what=$1 version=$2 dir=$3 binary=$4
+  if [ -x "$dir/usr/bin/$binary" ] && [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$version" ]; then
+    return
+  fi
+  echo "setup-testbed: building $what $version with Go into ${dir#"$repo"/} (a few minutes the first time)"
+  bash "$repo/scripts/go-peers.sh" "$what" "$version" "$dir"
+  echo "$version" > "$dir/VERSION"
+}
+
 mkdir -p "$testbed"
 fetch_containerd sid "$testbed/containerd-2.1"
+build_peer containerd v2.4.2 "$testbed/containerd-2.4" containerd
+build_peer critest v1.37.0 "$testbed/critest" critest
 if [ $with_17 = 1 ]; then
   fetch_containerd trixie "$testbed/containerd-1.7"
 fi
 rm -rf "$testbed"/apt-*
 
-echo "setup-testbed: containerd $(containerd --version | awk '{print $3}'), $("$testbed/containerd-2.1/usr/bin/containerd" --version | awk '{print $3}')$( [ $with_17 = 1 ] && echo ", $("$testbed/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')"), runc $(runc --version | awk 'NR==1 {print $3}')"
+echo "setup-testbed: containerd $(containerd --version | awk '{print $3}'), $("$testbed/containerd-2.1/usr/bin/containerd" --version | awk '{print $3}'), $("$testbed/containerd-2.4/usr/bin/containerd" --version | awk '{print $3}')$( [ $with_17 = 1 ] && echo ", $("$testbed/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')"), runc $(runc --version | awk 'NR==1 {print $3}')"

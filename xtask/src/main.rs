@@ -138,7 +138,7 @@ fn main() -> ExitCode {
                 quick,
             }),
             None => Err(Error::Message(format!(
-                "unknown daemon {daemon}: use 1.6, 1.7 or 2.1"
+                "unknown daemon {daemon}: use 1.6, 1.7, 2.1 or 2.4"
             ))),
         },
     };

@@ -94,6 +94,11 @@ async fn containerd_2_1() {
 }
 
 #[tokio::test]
+async fn containerd_2_4() {
+    forward_reaches(Daemon::Upstream).await;
+}
+
+#[tokio::test]
 #[ignore = "needs containerd 1.7: scripts/setup-testbed.sh --with-1.7, then --ignored"]
 async fn containerd_1_7() {
     forward_reaches(Daemon::Trixie).await;

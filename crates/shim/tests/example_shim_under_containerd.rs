@@ -221,6 +221,13 @@ fn containerd_2_1() {
 }
 
 #[test]
+fn containerd_2_4() {
+    run_and_watch(Daemon::Upstream);
+    exec_beside_a_task(Daemon::Upstream);
+    grouped(Daemon::Upstream);
+}
+
+#[test]
 #[ignore = "needs containerd 1.7: scripts/setup-testbed.sh --with-1.7, then --ignored"]
 fn containerd_1_7() {
     run_and_watch(Daemon::Trixie);

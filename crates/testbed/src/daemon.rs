@@ -20,11 +20,19 @@ pub enum Daemon {
     Trixie,
     /// Debian sid's containerd 2.1.9, unpacked by `scripts/setup-testbed.sh`.
     Sid,
+    /// containerd 2.4.2, built from the Go module proxy by `scripts/setup-testbed.sh` (the
+    /// newest release; answers shims with the 2.3+ bootstrap protocol).
+    Upstream,
 }
 
 impl Daemon {
     /// Every daemon the test bed knows.
-    pub const ALL: [Daemon; 3] = [Daemon::Bookworm, Daemon::Trixie, Daemon::Sid];
+    pub const ALL: [Daemon; 4] = [
+        Daemon::Bookworm,
+        Daemon::Trixie,
+        Daemon::Sid,
+        Daemon::Upstream,
+    ];
 
     /// Short version label, such as `1.6`.
     pub fn version(self) -> &'static str {
@@ -32,24 +40,25 @@ impl Daemon {
             Daemon::Bookworm => "1.6",
             Daemon::Trixie => "1.7",
             Daemon::Sid => "2.1",
+            Daemon::Upstream => "2.4",
         }
     }
 
     /// The daemons tests run against: `CTRD_TEST_DAEMONS` (comma-separated versions such as
-    /// `1.6,2.1,1.7`), by default 1.6 and 2.1.
+    /// `1.6,2.1,2.4,1.7`), by default 1.6, 2.1 and 2.4.
     pub fn selected() -> Vec<Daemon> {
         match std::env::var("CTRD_TEST_DAEMONS") {
             Ok(list) if !list.trim().is_empty() => Daemon::ALL
                 .into_iter()
                 .filter(|d| list.split(',').any(|v| v.trim() == d.version()))
                 .collect(),
-            _ => vec![Daemon::Bookworm, Daemon::Sid],
+            _ => vec![Daemon::Bookworm, Daemon::Sid, Daemon::Upstream],
         }
     }
 
     /// Whether this is containerd 2.x (config version 3, task API v3).
     pub fn is_v2(self) -> bool {
-        self == Daemon::Sid
+        matches!(self, Daemon::Sid | Daemon::Upstream)
     }
 
     /// Folder holding this daemon's `containerd`, `ctr` and Go shim.
@@ -63,6 +72,10 @@ impl Daemon {
             Daemon::Sid => (
                 "CTRD_CONTAINERD_2_1_BIN",
                 repo_root().join(".testbed/containerd-2.1/usr/bin"),
+            ),
+            Daemon::Upstream => (
+                "CTRD_CONTAINERD_2_4_BIN",
+                repo_root().join(".testbed/containerd-2.4/usr/bin"),
             ),
         };
         std::env::var_os(var).map_or(default, PathBuf::from)
@@ -94,7 +107,7 @@ impl Daemon {
                 "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
                  \"io.containerd.nri.v1.nri\"]\n{common}"
             ),
-            Daemon::Sid => format!(
+            Daemon::Sid | Daemon::Upstream => format!(
                 "version = 3\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
                  \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\", \
                  \"io.containerd.nri.v1.nri\"]\n{common}"
