@@ -2,6 +2,7 @@
 
 mod bench;
 mod lock;
+mod pinned;
 mod regen;
 mod suite;
 mod tidy;
@@ -22,7 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Fetch the pinned upstream protos into proto/upstream and verify their hashes.
+    /// Fetch the pinned upstream protos, verify their hashes and compile them into the
+    /// checked-in descriptor sets under proto/descriptors.
     Vendor {
         /// Re-pin proto/vendor.lock to the versions published now.
         #[arg(long)]
@@ -30,8 +32,11 @@ enum Task {
         /// Take the files from a local containerd source tree instead of Debian.
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
+        /// Only check that the descriptor sets are what the fetched protos compile to.
+        #[arg(long, conflicts_with = "update")]
+        check: bool,
     },
-    /// Regenerate generated/ from the vendored protos.
+    /// Regenerate generated/ from the checked-in descriptor sets (offline).
     Regen {
         /// Only check that generated/ is current; fail with the command to run if not.
         #[arg(long)]
@@ -116,7 +121,15 @@ pub fn repo_root() -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
-        Task::Vendor { update, from } => vendor::run(&vendor::Options { update, from }),
+        Task::Vendor {
+            update,
+            from,
+            check,
+        } => vendor::run(&vendor::Options {
+            update,
+            from,
+            check,
+        }),
         Task::Regen { check } => regen::run(if check {
             regen::Mode::Check
         } else {

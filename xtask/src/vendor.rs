@@ -1,15 +1,20 @@
-//! `cargo xtask vendor`: fetch the pinned upstream protos into `proto/upstream/` and verify them.
+//! `cargo xtask vendor`: fetch the pinned upstream protos, verify them, and compile them into the
+//! checked-in descriptor sets.
 //!
-//! The source is Debian: the packages named in `proto/vendor.lock`, downloaded from the pinned
-//! suite by `scripts/debian-fetch.sh` (no install, no Go dependency tree). `--from DIR` takes the
-//! files from a local containerd source tree instead. Every file is checked against its pinned
-//! sha256; `--update` re-pins to what is published now.
+//! For each [pinned source](crate::pinned::SOURCES), the files come from Debian: the packages
+//! named in its lock, downloaded from the pinned suite by `scripts/debian-fetch.sh` (no install,
+//! no Go dependency tree). `--from DIR` takes the files from a local source tree instead. Every
+//! file is checked against its pinned sha256 (`--update` re-pins to what is published now), then
+//! the files are compiled into the source's descriptor set under `proto/descriptors/`, which is
+//! what `cargo xtask regen` reads. `--check` compares the compiled set with the checked-in one
+//! instead of writing it: the drift check of the network half of the pipeline.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::lock::{self, File, Lock};
+use crate::pinned::{SOURCES, Source};
 use crate::{Error, repo_root};
 
 /// Options of `cargo xtask vendor`.
@@ -19,6 +24,8 @@ pub struct Options {
     pub update: bool,
     /// Take files from this local tree instead of Debian.
     pub from: Option<PathBuf>,
+    /// Only check that the checked-in descriptor sets are what the fetched files compile to.
+    pub check: bool,
 }
 
 /// A package whose pinned version is no longer published.
@@ -29,15 +36,20 @@ struct Moved {
     published: String,
 }
 
-/// Where vendored files live, relative to the repository root.
-pub const UPSTREAM_DIR: &str = "proto/upstream";
-/// The lock file, relative to the repository root.
-pub const LOCK_FILE: &str = "proto/vendor.lock";
-
-/// Runs the vendor step.
+/// Runs the vendor step for every pinned source.
 pub fn run(opts: &Options) -> Result<(), Error> {
     let root = repo_root();
-    let lock_path = root.join(LOCK_FILE);
+    for source in SOURCES {
+        run_source(&root, source, opts)?;
+    }
+    Ok(())
+}
+
+/// Fetches, verifies and installs one source's files, then writes or checks its descriptor set.
+fn run_source(root: &Path, source: &Source, opts: &Options) -> Result<(), Error> {
+    let lock_file = source.lock;
+    let upstream_dir = source.upstream;
+    let lock_path = root.join(lock_file);
     let pinned = Lock::read(&lock_path)?;
     let staging = tempfile::tempdir().map_err(|e| Error::io(Path::new("tempdir"), e))?;
 
@@ -46,24 +58,26 @@ pub fn run(opts: &Options) -> Result<(), Error> {
             stage_from_dir(&pinned, dir, opts.update, staging.path())?,
             Vec::new(),
         ),
-        None => stage_from_debian(&root, &pinned, opts.update, staging.path())?,
+        None => stage_from_debian(root, &pinned, opts.update, staging.path())?,
     };
 
     if opts.update {
         fetched.write(&lock_path)?;
         println!(
-            "vendor: re-pinned {} files in {LOCK_FILE}",
+            "vendor: re-pinned {} files in {lock_file}",
             fetched.files.len()
         );
     } else {
-        verify(&pinned, &fetched, &moved)?;
+        verify(&pinned, &fetched, &moved, lock_file)?;
     }
-    install(staging.path(), &fetched, &root.join(UPSTREAM_DIR))?;
+    install(staging.path(), &fetched, &root.join(upstream_dir))?;
     println!(
-        "vendor: {} files in {UPSTREAM_DIR} match {LOCK_FILE}",
+        "vendor: {} files in {upstream_dir} match {lock_file}",
         fetched.files.len()
     );
-    Ok(())
+    let paths: Vec<String> = fetched.paths().map(str::to_owned).collect();
+    let compiled = source.compile(root, &paths)?;
+    source.sync_descriptors(root, &compiled, opts.check && !opts.update)
 }
 
 /// Downloads the lock's packages and builds a lock describing what was fetched.
@@ -219,7 +233,7 @@ fn stage_file(source: &Path, rel: &Path, package: &str, staging: &Path) -> Resul
 }
 
 /// Compares fetched files with the pinned ones.
-fn verify(pinned: &Lock, fetched: &Lock, moved: &[Moved]) -> Result<(), Error> {
+fn verify(pinned: &Lock, fetched: &Lock, moved: &[Moved], lock_file: &str) -> Result<(), Error> {
     let want = lock::by_path(&pinned.files);
     let got = lock::by_path(&fetched.files);
     let mut differing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -269,7 +283,7 @@ fn verify(pinned: &Lock, fetched: &Lock, moved: &[Moved]) -> Result<(), Error> {
         )))
     } else {
         Err(Error::Message(format!(
-            "vendored files do not match {LOCK_FILE} for the pinned versions:\n{report}\
+            "vendored files do not match {lock_file} for the pinned versions:\n{report}\
              this is not a version change: check the source before trusting it"
         )))
     }
@@ -326,6 +340,8 @@ fn fetch_script(
 mod tests {
     use super::*;
 
+    const LOCK: &str = "proto/vendor.lock";
+
     fn lock_with(version: &str, hash: &str) -> Lock {
         Lock {
             suite: "sid".into(),
@@ -345,8 +361,8 @@ mod tests {
 
     #[test]
     fn a_changed_file_of_the_pinned_version_is_an_error() {
-        let err =
-            verify(&lock_with("1", "aa"), &lock_with("1", "bb"), &[]).expect_err("hash mismatch");
+        let err = verify(&lock_with("1", "aa"), &lock_with("1", "bb"), &[], LOCK)
+            .expect_err("hash mismatch");
         assert!(matches!(err, Error::Message(_)), "{err:?}");
         assert!(
             err.to_string().contains("a/x.proto: sha256 bb, pinned aa"),
@@ -361,7 +377,7 @@ mod tests {
             pinned: "1".into(),
             published: "2".into(),
         }];
-        let err = verify(&lock_with("1", "aa"), &lock_with("2", "bb"), &moved)
+        let err = verify(&lock_with("1", "aa"), &lock_with("2", "bb"), &moved, LOCK)
             .expect_err("newer version differs");
         assert!(matches!(err, Error::Unpublished(_)), "{err:?}");
         assert!(
@@ -377,43 +393,49 @@ mod tests {
             pinned: "1".into(),
             published: "2".into(),
         }];
-        verify(&lock_with("1", "aa"), &lock_with("2", "aa"), &moved).expect("same files");
+        verify(&lock_with("1", "aa"), &lock_with("2", "aa"), &moved, LOCK).expect("same files");
     }
 
     /// `--from` finds the files in a source checkout laid out as containerd's own repository
     /// (`api/...`), verifies them, and refuses a tampered one.
     #[test]
     fn from_a_source_checkout() {
-        let root = repo_root();
-        let pinned = Lock::read(&root.join(LOCK_FILE)).expect("lock");
-        let upstream = root.join(UPSTREAM_DIR);
         let checkout = tempfile::tempdir().expect("tempdir");
-        for path in pinned.paths() {
-            let source = upstream.join(path);
-            assert!(
-                source.is_file(),
-                "{} missing: run `cargo xtask vendor` first",
-                source.display()
-            );
-            let rel = path
-                .strip_prefix("github.com/containerd/containerd/")
-                .or_else(|| path.strip_prefix("github.com/containerd/cgroups/v3/"))
-                .unwrap_or(path);
+        let mut files = Vec::new();
+        for (rel, path) in [
+            (
+                "api/types/mount.proto",
+                "github.com/containerd/containerd/api/types/mount.proto",
+            ),
+            (
+                "stats/v1/metrics.proto",
+                "github.com/containerd/cgroups/v3/stats/v1/metrics.proto",
+            ),
+        ] {
             let dest = checkout.path().join(rel);
             std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-            std::fs::copy(&source, &dest).expect("copy");
+            std::fs::write(&dest, format!("syntax = \"proto3\";\n// {rel}\n")).expect("write");
+            files.push(File {
+                path: path.into(),
+                package: "pkg".into(),
+                sha256: lock::sha256_file(&dest).expect("hash"),
+            });
         }
+        let pinned = Lock {
+            files,
+            ..lock_with("1", "unused")
+        };
         let staging = tempfile::tempdir().expect("tempdir");
         let fetched =
             stage_from_dir(&pinned, checkout.path(), false, staging.path()).expect("stage");
-        verify(&pinned, &fetched, &[]).expect("untouched checkout verifies");
+        verify(&pinned, &fetched, &[], LOCK).expect("untouched checkout verifies");
 
         let victim = checkout.path().join("api/types/mount.proto");
         std::fs::write(&victim, "syntax = \"proto3\";\n").expect("tamper");
         let staging = tempfile::tempdir().expect("tempdir");
         let fetched =
             stage_from_dir(&pinned, checkout.path(), false, staging.path()).expect("stage");
-        let err = verify(&pinned, &fetched, &[]).expect_err("tampered file");
+        let err = verify(&pinned, &fetched, &[], LOCK).expect_err("tampered file");
         assert!(err.to_string().contains("api/types/mount.proto"), "{err}");
     }
 }

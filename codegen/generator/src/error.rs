@@ -8,6 +8,9 @@ pub enum Error {
     /// The `.proto` files did not compile.
     #[error("compiling protos failed: {0}")]
     Protos(#[from] protox::Error),
+    /// A pinned descriptor set is not a valid encoding of one.
+    #[error("a pinned descriptor set does not decode: {0}")]
+    Descriptors(prost::DecodeError),
     /// prost could not generate code for them.
     #[error("generating messages failed: {0}")]
     Prost(#[source] std::io::Error),

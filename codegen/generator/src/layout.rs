@@ -1,16 +1,11 @@
 //! The generated crate's files: one module file per proto package, nested as the packages are,
-//! plus `lib.rs`, the support modules and `Cargo.toml`.
+//! plus `lib.rs` and `Cargo.toml`. Hand-written support lives in `ctrd-api-rt`, which the
+//! generated crate depends on and re-exports.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::{Error, OutputFile, format, names};
-
-/// Support modules copied into the crate (file name, source).
-const SUPPORT: &[(&str, &str)] = &[
-    ("any.rs", include_str!("../templates/any.rs")),
-    ("ttrpc_rt.rs", include_str!("../templates/ttrpc_rt.rs")),
-];
 
 /// One module of the tree: the code of the package of that name, if any, and its children.
 #[derive(Default)]
@@ -42,9 +37,6 @@ pub fn files(
     }
     let lib = lib_rs(root.children.keys());
     out.push(rust_file("src/lib.rs", &header, &lib)?);
-    for (name, source) in SUPPORT {
-        out.push(rust_file(&format!("src/{name}"), &header, source)?);
-    }
     out.push(OutputFile {
         path: PathBuf::from("Cargo.toml"),
         contents: cargo_toml(command),
@@ -101,23 +93,19 @@ fn lib_rs<'a>(modules: impl Iterator<Item = &'a String>) -> String {
 #![allow(clippy::all, rustdoc::all, missing_docs)]
 
 {mods}
-#[rustfmt::skip]
-mod any;
-pub use any::{{AnyError, Event, TypeUrl}};
-
+#[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
+pub use ctrd_api_rt::CallContext;
+/// The hand-written glue generated ttrpc code calls into; not a public API.
 #[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
 #[doc(hidden)]
-#[rustfmt::skip]
-pub mod ttrpc_rt;
-
+pub use ctrd_api_rt::glue as ttrpc_rt;
+pub use ctrd_api_rt::{{AnyError, Event, TypeUrl}};
 pub use prost;
 pub use prost_types;
 #[cfg(feature = "grpc")]
 pub use tonic;
 #[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
 pub use ttrpc;
-#[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
-pub use ttrpc_rt::CallContext;
 
 /// What generated macros and the scaffolding macro refer to; not a public API.
 #[doc(hidden)]
@@ -150,20 +138,19 @@ default = []
 ## tonic clients and servers of containerd's gRPC services.
 grpc = ["dep:tonic", "dep:tonic-prost"]
 ## Synchronous ttrpc servers and clients of the shim services.
-ttrpc = ["dep:ttrpc", "ttrpc/sync"]
+ttrpc = ["dep:ttrpc", "ttrpc/sync", "ctrd-api-rt/ttrpc"]
 ## Asynchronous ttrpc servers and clients of the shim services.
-ttrpc-async = ["dep:ttrpc", "ttrpc/async", "dep:async-trait", "dep:tokio"]
+ttrpc-async = ["dep:ttrpc", "ttrpc/async", "dep:async-trait", "ctrd-api-rt/ttrpc-async"]
 
 [dependencies]
+ctrd-api-rt.workspace = true
 prost.workspace = true
 prost-types.workspace = true
-thiserror.workspace = true
 tracing.workspace = true
 tonic = {{ workspace = true, optional = true, features = ["codegen"] }}
 tonic-prost = {{ workspace = true, optional = true }}
 ttrpc = {{ workspace = true, optional = true, features = ["rustprotobuf"] }}
 async-trait = {{ workspace = true, optional = true }}
-tokio = {{ workspace = true, optional = true, features = ["rt"] }}
 "#
     )
 }

@@ -9,13 +9,22 @@
 //!   (`ttrpc-async`), as glue over the `ttrpc` crate's raw payloads;
 //! - for every service, hidden metadata that the `ctrd_macros::service` scaffolding macro reads.
 //!
-//! Output is deterministic and formatted with one formatter, so it can be checked in and
-//! compared byte for byte.
+//! Generation runs offline, from descriptor sets: [`compile_pinned`] compiles fetched upstream
+//! `.proto` files once into a descriptor set that is checked in, and [`generate`] works from
+//! those sets plus the protos kept as source. Output is deterministic and formatted with one
+//! formatter, so it can be checked in and compared byte for byte.
 //!
 //! ```no_run
+//! // Once, with the upstream files at hand: compile them into a pinned descriptor set.
+//! let pinned = ctrd_codegen::compile_pinned(
+//!     &["proto/upstream".into(), "proto/extra".into()],
+//!     &["github.com/containerd/containerd/api/services/version/v1/version.proto".into()],
+//! )?;
+//! // Any time later, offline: generate the crate from it.
 //! let input = ctrd_codegen::Input {
-//!     includes: vec!["proto/upstream".into(), "proto/extra".into()],
-//!     files: vec!["github.com/containerd/containerd/api/services/version/v1/version.proto".into()],
+//!     descriptor_sets: vec![pinned],
+//!     includes: vec!["proto/extra".into()],
+//!     files: vec![],
 //!     command: "cargo xtask regen".into(),
 //! };
 //! for file in ctrd_codegen::generate(&input)? {
@@ -41,12 +50,18 @@ use std::path::PathBuf;
 
 pub use error::Error;
 
+pub use descriptor::{compile_pinned, file_names};
+
 /// What to generate from.
 #[derive(Debug, Clone)]
 pub struct Input {
-    /// Folders import paths are resolved against.
+    /// Encoded descriptor sets of pinned upstream files (see [`compile_pinned`]); every file in
+    /// them is generated.
+    pub descriptor_sets: Vec<Vec<u8>>,
+    /// Folders of `.proto` files kept as source, which imports also resolve against.
     pub includes: Vec<PathBuf>,
-    /// Import paths of the files to generate (their imports come along).
+    /// Import paths of source files (under `includes`) to generate too; their imports come
+    /// along.
     pub files: Vec<String>,
     /// The command that regenerates the output, named in every file's header.
     pub command: String,
@@ -63,7 +78,7 @@ pub struct OutputFile {
 
 /// Generates the bindings crate.
 pub fn generate(input: &Input) -> Result<Vec<OutputFile>, Error> {
-    let fds = descriptor::compile(&input.includes, &input.files)?;
+    let fds = descriptor::resolve(&input.descriptor_sets, &input.includes, &input.files)?;
     let packages = messages::generate(&fds)?;
     let type_urls = registry::generate(&fds);
     layout::files(&input.command, &packages, &type_urls)

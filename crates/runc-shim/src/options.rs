@@ -2,12 +2,13 @@
 //! runc handle they select.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 
 use ctrd_api::TypeUrl;
 use ctrd_api::containerd::runc::v1::Options;
 use ctrd_api::prost_types::Any;
-use ctrd_runc::{AsyncRunc, LogFormat, Runc};
+use ctrd_runc::{AsyncRunc, LogFormat, ProcessMonitor, Runc, Started};
 use ctrd_shim::Reaper;
 
 /// runc's state root for containerd's shims; the namespace is appended.
@@ -56,9 +57,21 @@ pub fn runc(
         .systemd_cgroup(options.systemd_cgroup)
         .log(bundle.join("log.json"), LogFormat::Json);
     if let Some(reaper) = reaper {
-        builder = builder.monitor(Arc::new(reaper.clone()));
+        builder = builder.monitor(Arc::new(ReaperMonitor(reaper.clone())));
     }
     builder.build().to_async()
+}
+
+/// The shim's reaper as runc's process monitor: the exit of each runc command goes to the call
+/// that started it, never to the exit subscriptions, so runc's exits are never stolen.
+#[derive(Debug)]
+struct ReaperMonitor(Reaper);
+
+impl ProcessMonitor for ReaperMonitor {
+    fn start(&self, command: &mut Command) -> std::io::Result<Started> {
+        let (child, exit) = self.0.spawn(command)?;
+        Ok(Started { child, exit })
+    }
 }
 
 /// Keeps the options in the bundle (as JSON of the fields `delete` needs).

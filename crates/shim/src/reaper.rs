@@ -121,6 +121,9 @@ impl Reaper {
 
     /// Spawns `command` and returns it with the receiver of its exit status. The wrapper never
     /// waits on the child: the reaper does, and its exit goes only to this receiver.
+    ///
+    /// A shim driving runc through `ctrd-runc` makes this its process monitor: a small type
+    /// implementing `ctrd_runc::ProcessMonitor` whose `start` calls `spawn`.
     pub fn spawn(
         &self,
         command: &mut Command,
@@ -130,14 +133,6 @@ impl Reaper {
         let (tx, rx) = oneshot::channel();
         state.spawned.insert(child.id() as i32, tx);
         Ok((child, rx))
-    }
-}
-
-#[cfg(feature = "runc")]
-impl ctrd_runc::ProcessMonitor for Reaper {
-    fn start(&self, command: &mut Command) -> std::io::Result<ctrd_runc::Started> {
-        let (child, exit) = self.spawn(command)?;
-        Ok(ctrd_runc::Started { child, exit })
     }
 }
 

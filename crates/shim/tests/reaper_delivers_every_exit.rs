@@ -10,7 +10,18 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ctrd_runc::{ProcessMonitor, Started};
 use ctrd_shim::Reaper;
+
+/// How a shim on `ctrd-runc` hands runc's processes to the reaper (as the runc shim does).
+struct ReaperMonitor(Reaper);
+
+impl ProcessMonitor for ReaperMonitor {
+    fn start(&self, command: &mut Command) -> std::io::Result<Started> {
+        let (child, exit) = self.0.spawn(command)?;
+        Ok(Started { child, exit })
+    }
+}
 
 async fn next_exits(sub: &mut ctrd_shim::ExitSubscription, n: usize) -> Vec<ctrd_shim::Exit> {
     let mut exits = Vec::new();
@@ -73,7 +84,7 @@ async fn every_exit_is_delivered_once_to_the_right_party() {
 
     // runc through the reaper as its process monitor.
     let runc = ctrd_runc::Runc::builder()
-        .monitor(Arc::new(reaper.clone()))
+        .monitor(Arc::new(ReaperMonitor(reaper.clone())))
         .timeout(Duration::from_secs(10))
         .build()
         .to_async();

@@ -16,21 +16,19 @@ pub mod google;
 pub mod io;
 #[rustfmt::skip]
 pub mod runtimeoptions;
-#[rustfmt::skip]
-mod any;
-pub use any::{AnyError, Event, TypeUrl};
+#[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
+pub use ctrd_api_rt::CallContext;
+/// The hand-written glue generated ttrpc code calls into; not a public API.
 #[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
 #[doc(hidden)]
-#[rustfmt::skip]
-pub mod ttrpc_rt;
+pub use ctrd_api_rt::glue as ttrpc_rt;
+pub use ctrd_api_rt::{AnyError, Event, TypeUrl};
 pub use prost;
 pub use prost_types;
 #[cfg(feature = "grpc")]
 pub use tonic;
 #[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
 pub use ttrpc;
-#[cfg(any(feature = "ttrpc", feature = "ttrpc-async"))]
-pub use ttrpc_rt::CallContext;
 /// What generated macros and the scaffolding macro refer to; not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -1,7 +1,8 @@
 //! Glue between the `ttrpc` crate, which carries raw payloads, and prost messages.
 //!
 //! Generated ttrpc servers and clients call into this module; it decodes requests, encodes
-//! responses and turns handler errors into ttrpc statuses, once for every method.
+//! responses and turns handler errors into ttrpc statuses, once for every method. Handlers
+//! return [`status`] errors to answer with a ttrpc code.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -67,7 +68,8 @@ pub fn unimplemented(service: &str, method: &str) -> ttrpc::Error {
 
 /// Decodes a request payload into its message type.
 fn decode_request<M: Message + Default>(payload: &[u8]) -> ttrpc::Result<M> {
-    M::decode(payload).map_err(|e| status(Code::INVALID_ARGUMENT, format!("malformed request: {e}")))
+    M::decode(payload)
+        .map_err(|e| status(Code::INVALID_ARGUMENT, format!("malformed request: {e}")))
 }
 
 /// Builds the wire response for a handler's result.
@@ -177,6 +179,8 @@ pub async fn call_async<Req: Message, Resp: Message + Default>(
     ctx: ttrpc::context::Context,
     message: &Req,
 ) -> ttrpc::Result<Resp> {
-    let res = client.request(request(service, method, ctx, message)).await?;
+    let res = client
+        .request(request(service, method, ctx, message))
+        .await?;
     decode_response(&res)
 }
