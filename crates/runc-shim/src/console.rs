@@ -20,7 +20,24 @@ pub struct Console {
     master: Arc<AsyncFd<OwnedFd>>,
 }
 
+/// How long runc may take to send the terminal after it started the process.
+const RECEIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Console {
+    /// Waits (on the blocking pool, not the serving thread) for the terminal runc sends to
+    /// `socket`, then [`attach`](Console::attach)es it.
+    pub async fn receive(
+        socket: ctrd_runc::ConsoleSocket,
+        stdin: &str,
+        stdout: &str,
+    ) -> std::io::Result<Console> {
+        let master = tokio::task::spawn_blocking(move || socket.receive(RECEIVE_TIMEOUT))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        Console::attach(master, stdin, stdout)
+    }
+
     /// Takes the master and starts copying: `stdin` FIFO to the terminal, the terminal to
     /// the `stdout` FIFO (either may be empty). The copies end when the process's side of the
     /// terminal closes.

@@ -5,11 +5,17 @@
 //! the task service, for shims that extend runc's behaviour.
 
 mod console;
+mod container;
+mod create;
+mod error;
+mod exec;
+mod exits;
 mod metrics;
 mod mount;
 mod oom;
 mod options;
 mod process;
+mod rootfs;
 mod service;
 mod shim_cgroup;
 mod stdio;

@@ -2,6 +2,7 @@
 
 use ctrd_api::containerd::v1::types::Status;
 use ctrd_api::prost_types::Timestamp;
+use ctrd_shim::Pid;
 use tokio::sync::watch;
 
 use crate::stdio::{Stdio, StdioHandles};
@@ -14,22 +15,22 @@ pub enum State {
     /// Created by runc, not started.
     Created {
         /// Its pid.
-        pid: u32,
+        pid: Pid,
     },
     /// Running.
     Running {
         /// Its pid.
-        pid: u32,
+        pid: Pid,
     },
     /// Frozen.
     Paused {
         /// Its pid.
-        pid: u32,
+        pid: Pid,
     },
     /// Ended.
     Stopped {
         /// Its pid.
-        pid: u32,
+        pid: Pid,
         /// Exit code, or 128 + signal.
         status: u32,
         /// When it was reaped.
@@ -38,7 +39,7 @@ pub enum State {
 }
 
 /// An invalid transition, named for the error message.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InvalidTransition {
     /// What was asked.
     pub action: &'static str,
@@ -68,16 +69,22 @@ impl State {
         }
     }
 
-    /// The pid, 0 before there is one.
-    pub fn pid(&self) -> u32 {
+    /// The pid, once runc has given one.
+    pub fn pid(&self) -> Option<Pid> {
         match *self {
-            State::Defined => 0,
-            State::Created { pid } | State::Running { pid } | State::Paused { pid } => pid,
-            State::Stopped { pid, .. } => pid,
+            State::Defined => None,
+            State::Created { pid } | State::Running { pid } | State::Paused { pid } => Some(pid),
+            State::Stopped { pid, .. } => Some(pid),
         }
     }
 
-    fn name(&self) -> &'static str {
+    /// The pid of a process that has one and has not been reaped.
+    pub fn live_pid(&self) -> Option<Pid> {
+        self.is_live().then(|| self.pid()).flatten()
+    }
+
+    /// Its name in error messages.
+    pub fn name(&self) -> &'static str {
         match self {
             State::Defined => "not started",
             State::Created { .. } => "created",
@@ -147,14 +154,14 @@ impl Process {
     }
 
     /// runc created it.
-    pub fn created(&self, pid: u32) -> Result<State, InvalidTransition> {
+    pub fn created(&self, pid: Pid) -> Result<State, InvalidTransition> {
         self.go("create", |s| {
             matches!(s, State::Defined).then_some(State::Created { pid })
         })
     }
 
     /// It started (an init after `runc start`; an exec once running).
-    pub fn started(&self, pid: u32) -> Result<State, InvalidTransition> {
+    pub fn started(&self, pid: Pid) -> Result<State, InvalidTransition> {
         self.go("start", |s| match s {
             State::Defined | State::Created { .. } => Some(State::Running { pid }),
             _ => None,
@@ -177,14 +184,13 @@ impl Process {
         })
     }
 
-    /// It exited (valid from any live state; a second exit is ignored).
+    /// It exited (valid from any live state, once).
     pub fn stopped(&self, status: u32, at: Timestamp) -> Result<State, InvalidTransition> {
-        self.go("stop", |s| {
-            s.is_live().then_some(State::Stopped {
-                pid: s.pid(),
-                status,
-                at,
-            })
+        self.go("stop", |s| match s {
+            State::Created { pid } | State::Running { pid } | State::Paused { pid } => {
+                Some(State::Stopped { pid, status, at })
+            }
+            _ => None,
         })
     }
 }
@@ -193,18 +199,26 @@ impl Process {
 mod tests {
     use super::*;
 
+    fn pid(raw: i32) -> Pid {
+        Pid::from_raw(raw).expect("pid")
+    }
+
     #[test]
     fn only_valid_transitions() {
         let p = Process::new(String::new(), Stdio::default(), None, State::Defined);
-        assert!(p.started(1).is_ok());
-        assert!(p.created(1).is_err(), "created after running");
+        assert!(
+            p.stopped(1, Timestamp::default()).is_err(),
+            "no pid to stop"
+        );
+        assert!(p.started(pid(1)).is_ok());
+        assert!(p.created(pid(1)).is_err(), "created after running");
         assert!(p.paused().is_ok());
         assert!(p.paused().is_err(), "paused twice");
         assert!(p.resumed().is_ok());
         assert!(p.stopped(3, Timestamp::default()).is_ok());
         assert!(p.stopped(4, Timestamp::default()).is_err(), "one exit only");
         assert_eq!(p.state().status(), Status::Stopped);
-        let err = p.started(2).expect_err("restart");
+        let err = p.started(pid(2)).expect_err("restart");
         assert_eq!(err.to_string(), "cannot start a process that is stopped");
     }
 }

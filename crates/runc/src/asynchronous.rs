@@ -4,13 +4,12 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
 
 use crate::events::parse_line;
+use crate::kill_handle::{self, KillHandle};
 use crate::opts::{CheckpointOptions, CreateOptions, ExecOptions, RestoreOptions};
 use crate::plan::{self, Finished, Outcome, Plan, build};
 use crate::types::{Event, Features, State, Stats, Version};
@@ -52,6 +51,17 @@ impl Running {
             Running::Tokio(child) => child.id(),
             Running::Monitored { pid, .. } => Some(*pid),
         }
+    }
+
+    /// The handle that kills this process and no other (see [`kill_handle`]); taken before
+    /// anything waits on it.
+    fn kill_handle(&self) -> KillHandle {
+        let reaper = match self {
+            Running::Tokio(_) => kill_handle::Reaper::Executor,
+            Running::Monitored { .. } => kill_handle::Reaper::Monitor,
+        };
+        self.pid()
+            .map_or(KillHandle::None, |pid| KillHandle::open(pid, reaper))
     }
 
     async fn wait(self) -> std::io::Result<ExitStatus> {
@@ -145,7 +155,9 @@ impl AsyncRunc {
 
     async fn execute(&self, mut plan: Plan) -> Result<(Plan, Outcome), Error> {
         let (running, mut pipes) = self.spawn(&mut plan)?;
-        let pid = running.pid();
+        let timeout = self.runc.config.timeout.filter(|_| plan.limited);
+        // Taken now, before the monitor or tokio can reap runc and free its pid.
+        let killer = timeout.map(|_| running.kill_handle());
         let display = plan.display.clone();
         let stdin_data = plan.stdin.take();
         let work = async move {
@@ -161,7 +173,6 @@ impl AsyncRunc {
                 stderr,
             })
         };
-        let timeout = self.runc.config.timeout.filter(|_| plan.limited);
         let outcome = match timeout {
             None => work.await,
             Some(limit) => {
@@ -169,8 +180,8 @@ impl AsyncRunc {
                 match tokio::time::timeout(limit, &mut work).await {
                     Ok(result) => result,
                     Err(_) => {
-                        if let Some(pid) = pid {
-                            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                        if let Some(killer) = &killer {
+                            killer.kill();
                         }
                         // Collect the killed process before reporting.
                         let _ = work.await;
@@ -338,6 +349,7 @@ impl AsyncRunc {
         Ok(AsyncEventStream {
             display: plan.display,
             lines: pipes.stdout.map(|r| BufReader::new(r).lines()),
+            killer: running.kill_handle(),
             running: Some(running),
         })
     }
@@ -381,6 +393,8 @@ pub struct AsyncEventStream {
     display: String,
     lines: Option<tokio::io::Lines<BufReader<Box<dyn AsyncRead + Unpin + Send>>>>,
     running: Option<Running>,
+    /// Stops runc when the stream is dropped, without reaching a process that reused its pid.
+    killer: KillHandle,
 }
 
 impl std::fmt::Debug for AsyncEventStream {
@@ -422,9 +436,7 @@ impl AsyncEventStream {
 impl Drop for AsyncEventStream {
     fn drop(&mut self) {
         if let Some(running) = self.running.take() {
-            if let Some(pid) = running.pid() {
-                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            }
+            self.killer.kill();
             // A tokio child dropped unwaited is reaped by tokio in the background; a
             // monitored one by its monitor.
             drop(running);

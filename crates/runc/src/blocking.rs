@@ -6,12 +6,12 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process};
 
 use crate::events::EventStream;
+use crate::kill_handle::{self, KillHandle};
 use crate::opts::{CheckpointOptions, CreateOptions, ExecOptions, RestoreOptions};
 use crate::plan::{self, Finished, Outcome, Plan, build};
 use crate::types::{Event, Features, State, Stats, Version};
@@ -66,7 +66,11 @@ impl Runc {
             source,
         };
         let timeout = self.config.timeout.filter(|_| plan.limited);
-        let watchdog = timeout.map(|t| Watchdog::start(child.id(), t));
+        let reaper = match exit {
+            Exit::Child => kill_handle::Reaper::Executor,
+            Exit::Monitor(_) => kill_handle::Reaper::Monitor,
+        };
+        let watchdog = timeout.map(|t| Watchdog::start(KillHandle::open(child.id(), reaper), t));
 
         if let (Some(data), Some(mut stdin)) = (plan.stdin.take(), child.stdin.take()) {
             stdin
@@ -301,11 +305,11 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    fn start(pid: u32, timeout: Duration) -> Watchdog {
+    fn start(target: KillHandle, timeout: Duration) -> Watchdog {
         let (done, rx) = mpsc::channel::<()>();
         let fired = std::thread::spawn(move || {
             if rx.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
-                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                target.kill();
                 true
             } else {
                 false

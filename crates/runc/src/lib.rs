@@ -39,6 +39,7 @@ mod error;
 mod events;
 mod id;
 mod io;
+mod kill_handle;
 mod monitor;
 mod opts;
 mod plan;

@@ -1,9 +1,10 @@
-//! Checkpoint and restore with CRIU, where CRIU can run here; where it cannot, the test says
-//! why in its output (argument building is covered by the unit tests).
+//! Checkpoint and restore with CRIU. CRIU does not run on every machine (on some kernels
+//! `criu check` fails), so the test is ignored by default: run it with `--ignored` where
+//! `criu check` passes; elsewhere it fails naming why. (Argument building is covered by the
+//! unit tests.)
 
 mod common;
 
-use std::io::Write;
 use std::process::Command;
 
 use common::{TestRunc, exit_code, wait_for};
@@ -28,11 +29,10 @@ fn criu_unusable() -> Option<String> {
 }
 
 #[test]
+#[ignore = "needs CRIU: run with --ignored where `criu check` passes"]
 fn checkpoint_then_restore() {
     if let Some(reason) = criu_unusable() {
-        // Written to the real stderr, past the test harness's capture, so it shows in CI logs.
-        let _ = writeln!(std::io::stderr(), "\nCHECKPOINT/RESTORE NOT RUN: {reason}");
-        return;
+        panic!("this test needs a working CRIU: {reason}");
     }
     let t = TestRunc::new();
     let bundle = Bundle::busybox(&[

@@ -181,7 +181,7 @@ impl Service {
         );
         tokio::spawn(async move {
             while let Some(e) = exits.recv().await {
-                if e.pid as u32 == pid {
+                if u32::from(e.pid) == pid {
                     let at = ctrd_shim::now();
                     exit.send_replace(Some((e.status, at)));
                     let _ = publisher.publish(&TaskExit {
@@ -355,7 +355,9 @@ impl task_ttrpc_async::Task for Service {
         if proc.status() == Status::Running {
             let signal = nix::sys::signal::Signal::try_from(req.signal as i32)
                 .map_err(|e| status(Code::INVALID_ARGUMENT, e))?;
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(proc.pid as i32), signal)
+            ctrd_shim::Pid::try_from(proc.pid)
+                .map_err(|e| status(Code::INTERNAL, e))?
+                .signal(signal)
                 .map_err(|e| status(Code::INTERNAL, e))?;
         }
         Ok(())

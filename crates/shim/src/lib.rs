@@ -61,6 +61,7 @@ mod delete;
 mod error;
 mod flags;
 mod logging;
+mod pid;
 mod publisher;
 mod reaper;
 mod serve;
@@ -82,6 +83,7 @@ pub use bootstrap::{Reply, StartInput};
 pub use context::{DeleteContext, ServeContext, Shutdown, StartContext};
 pub use error::Error;
 pub use flags::{Action, Flags};
+pub use pid::{InvalidPid, Pid};
 pub use publisher::{PublishError, Publisher, QUEUE, Target};
 pub use reaper::{Exit, ExitSubscription, Reaper};
 

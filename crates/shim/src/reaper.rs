@@ -16,16 +16,15 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
 
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Error;
+use crate::{Error, Pid};
 
 /// A process that ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exit {
     /// Its pid.
-    pub pid: i32,
+    pub pid: Pid,
     /// Its exit code, or 128 + the signal that killed it (as containerd reports it).
     pub status: u32,
     /// When it was reaped.
@@ -36,7 +35,7 @@ pub struct Exit {
 struct State {
     next_id: u64,
     subscribers: Vec<(u64, mpsc::UnboundedSender<Exit>)>,
-    spawned: HashMap<i32, oneshot::Sender<ExitStatus>>,
+    spawned: HashMap<Pid, oneshot::Sender<ExitStatus>>,
 }
 
 /// The shim's reaper; cheap to clone.
@@ -76,7 +75,7 @@ impl Reaper {
     /// Collects every exited child and delivers the exits.
     pub fn reap(&self) {
         loop {
-            let (pid, raw, status) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            let (pid, raw, status) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) => (pid, code << 8, code as u32),
                 Ok(WaitStatus::Signaled(pid, signal, core)) => (
                     pid,
@@ -86,11 +85,13 @@ impl Reaper {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             };
-            self.deliver(pid.as_raw(), ExitStatus::from_raw(raw), status);
+            if let Some(pid) = Pid::from_raw(pid.as_raw()) {
+                self.deliver(pid, ExitStatus::from_raw(raw), status);
+            }
         }
     }
 
-    fn deliver(&self, pid: i32, raw: ExitStatus, status: u32) {
+    fn deliver(&self, pid: Pid, raw: ExitStatus, status: u32) {
         let mut state = self.lock();
         if let Some(tx) = state.spawned.remove(&pid) {
             let _ = tx.send(raw);
@@ -131,7 +132,8 @@ impl Reaper {
         let mut state = self.lock();
         let child = command.spawn()?;
         let (tx, rx) = oneshot::channel();
-        state.spawned.insert(child.id() as i32, tx);
+        let pid = Pid::try_from(child.id()).map_err(std::io::Error::other)?;
+        state.spawned.insert(pid, tx);
         Ok((child, rx))
     }
 }

@@ -23,6 +23,10 @@ impl ProcessMonitor for ReaperMonitor {
     }
 }
 
+fn pid_of(child: &std::process::Child) -> ctrd_shim::Pid {
+    ctrd_shim::Pid::try_from(child.id()).expect("a child's pid")
+}
+
 async fn next_exits(sub: &mut ctrd_shim::ExitSubscription, n: usize) -> Vec<ctrd_shim::Exit> {
     let mut exits = Vec::new();
     while exits.len() < n {
@@ -48,7 +52,7 @@ async fn every_exit_is_delivered_once_to_the_right_party() {
             .args(["-c", &format!("exit {code}")])
             .spawn()
             .expect("spawn");
-        expected.insert(child.id() as i32, code);
+        expected.insert(pid_of(&child), code);
     }
     // Let them all exit before anyone reads.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -59,13 +63,11 @@ async fn every_exit_is_delivered_once_to_the_right_party() {
 
     // Killed by a signal: 128 + signal, as containerd reports it.
     let child = Command::new("/bin/sleep").arg("60").spawn().expect("spawn");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill");
+    pid_of(&child)
+        .signal(nix::sys::signal::Signal::SIGKILL)
+        .expect("kill");
     let exit = next_exits(&mut sub, 1).await[0];
-    assert_eq!((exit.pid, exit.status), (child.id() as i32, 137));
+    assert_eq!((exit.pid, exit.status), (pid_of(&child), 137));
 
     // Spawned through the reaper: the spawner gets the exit, subscribers do not.
     let (child, exit) = reaper
@@ -78,7 +80,7 @@ async fn every_exit_is_delivered_once_to_the_right_party() {
     assert_eq!(status.code(), Some(4));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
-        sub.try_recv().is_none_or(|e| e.pid != child.id() as i32),
+        sub.try_recv().is_none_or(|e| e.pid != pid_of(&child)),
         "a spawned process's exit is not broadcast"
     );
 

@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ctrd_testbed::{Containerd, Daemon, Rootfs};
@@ -110,6 +112,35 @@ impl Bed {
         }
     }
 
+    /// The pid of the task `id`, from `ctr tasks ls`.
+    pub fn task_pid(&self, id: &str) -> u32 {
+        self.ok(&["tasks", "ls"])
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid for task {id}"))
+    }
+
+    /// Removes every task and container of the namespace (after a failed test, so the next
+    /// one on the same daemon starts clean).
+    pub fn sweep(&self) {
+        for id in self.ids(&["tasks", "ls", "-q"]) {
+            let _ = self.run(&["tasks", "kill", "-s", "SIGKILL", &id]);
+            let _ = self.run(&["tasks", "delete", "-f", &id]);
+        }
+        for id in self.ids(&["containers", "ls", "-q"]) {
+            let _ = self.run(&["containers", "rm", &id]);
+        }
+    }
+
+    fn ids(&self, args: &[&str]) -> Vec<String> {
+        String::from_utf8_lossy(&self.run(args).stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
     pub fn remove(&self, id: &str) {
         let _ = self.run(&["tasks", "kill", "-s", "SIGKILL", id]);
         self.eventually(&format!("{id} stops"), || {
@@ -201,4 +232,99 @@ pub fn shim_pids(containerd: &Containerd) -> Vec<i32> {
                 .then_some(pid)
         })
         .collect()
+}
+
+/// `ctr events` running in the background, its lines read as they come.
+pub struct Events {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Events {
+    /// Starts `ctr events` and waits until it is subscribed (it has seen a probe container's
+    /// create event).
+    pub fn subscribe(bed: &Bed) -> Events {
+        let mut child = bed
+            .ctr(&["events"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ctr events");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut events = Events {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        let probe = format!("events-probe-{}", std::process::id());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let rootfs = bed.rootfs();
+            bed.ok(&[
+                "containers",
+                "create",
+                "--rootfs",
+                &rootfs,
+                &probe,
+                "/bin/true",
+            ]);
+            bed.ok(&["containers", "rm", &probe]);
+            if events.next_until(Instant::now() + Duration::from_millis(200), |l| {
+                l.contains("/containers/create") && l.contains(&probe)
+            }) {
+                return events;
+            }
+            assert!(Instant::now() < deadline, "ctr events saw no event");
+        }
+    }
+
+    /// Waits (up to 15 s) for a line matching `what`; panics naming `description` otherwise.
+    pub fn wait_for(&mut self, description: &str, what: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        assert!(
+            self.next_until(deadline, what),
+            "no event: {description}; seen:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// Every line seen so far.
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+
+    fn next_until(&mut self, deadline: Instant, what: impl Fn(&str) -> bool) -> bool {
+        if self.seen.iter().any(|l| what(l)) {
+            return true;
+        }
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = what(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
