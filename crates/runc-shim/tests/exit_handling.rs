@@ -133,6 +133,11 @@ fn ours_on_containerd_2_1() {
 }
 
 #[test]
+fn ours_on_containerd_2_4() {
+    exits(Daemon::Upstream, Shim::Ours);
+}
+
+#[test]
 fn go_shim_on_containerd_1_6() {
     exits(Daemon::Bookworm, Shim::Go);
 }
@@ -140,4 +145,9 @@ fn go_shim_on_containerd_1_6() {
 #[test]
 fn go_shim_on_containerd_2_1() {
     exits(Daemon::Sid, Shim::Go);
+}
+
+#[test]
+fn go_shim_on_containerd_2_4() {
+    exits(Daemon::Upstream, Shim::Go);
 }

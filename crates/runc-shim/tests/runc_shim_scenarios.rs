@@ -126,10 +126,15 @@ impl Fixture {
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let fixtures: Vec<Arc<Fixture>> = [Daemon::Bookworm, Daemon::Sid, Daemon::Trixie]
-        .into_iter()
-        .flat_map(|d| [Fixture::new(d, Shim::Ours), Fixture::new(d, Shim::Go)])
-        .collect();
+    let fixtures: Vec<Arc<Fixture>> = [
+        Daemon::Bookworm,
+        Daemon::Sid,
+        Daemon::Upstream,
+        Daemon::Trixie,
+    ]
+    .into_iter()
+    .flat_map(|d| [Fixture::new(d, Shim::Ours), Fixture::new(d, Shim::Go)])
+    .collect();
     // Interleaved by pair, so the test threads mostly work on different daemons.
     let mut scenarios = Vec::new();
     for (name, scenario) in SCENARIOS {

@@ -113,3 +113,8 @@ fn shim_cgroup_on_containerd_1_6() {
 fn shim_cgroup_on_containerd_2_1() {
     shim_in_cgroup(Daemon::Sid);
 }
+
+#[test]
+fn shim_cgroup_on_containerd_2_4() {
+    shim_in_cgroup(Daemon::Upstream);
+}

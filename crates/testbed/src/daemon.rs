@@ -313,6 +313,9 @@ impl Containerd {
     pub fn ctr(&self) -> Result<Command, Error> {
         let mut cmd = Command::new(self.daemon.program("ctr")?);
         cmd.arg("--address").arg(self.grpc_address());
+        // containerd 2.2+ deprecates cgroup v1 (this host's), and its ctr then prints a warning
+        // on stderr before every command's own output.
+        cmd.env("CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS", "1");
         Ok(cmd)
     }
 }

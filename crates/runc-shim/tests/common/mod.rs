@@ -154,10 +154,11 @@ impl Bed {
     /// Runs ctr under a 25x100 pseudo-terminal (`script`) and returns what it printed, with
     /// the terminal's carriage returns removed.
     pub fn in_terminal(&self, args: &[&str]) -> String {
-        let ctr = self.daemon.bin_dir().join("ctr");
+        // The test bed's ctr command, for its program and environment.
+        let ctr = self.containerd().ctr().expect("ctr");
         let line = format!(
             "stty rows 25 cols 100; {} --address {} --namespace {} {}",
-            ctr.display(),
+            Path::new(ctr.get_program()).display(),
             self.containerd().grpc_address().display(),
             self.ns,
             args.iter()
@@ -167,6 +168,7 @@ impl Bed {
         );
         let out = Command::new("script")
             .args(["-qec", &line, "/dev/null"])
+            .envs(ctr.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .stdin(Stdio::null())
             .output()
             .expect("script (util-linux)");
