@@ -49,6 +49,7 @@ const SCENARIOS: &[Scenario] = &[
     ("oom_kill", oom_kill),
     ("image_rootfs_is_unmounted", image_rootfs_is_unmounted),
     ("group_shares_one_shim", group_shares_one_shim),
+    ("socket_in_the_daemons_folder", socket_in_the_daemons_folder),
 ];
 
 /// The id of the running container several scenarios share.
@@ -264,6 +265,36 @@ fn sleeper(bed: &Bed) -> &'static str {
         bed.task_status(SLEEPER) == "RUNNING"
     });
     SLEEPER
+}
+
+/// The shim listens in the folder the daemon chose: containerd 2.4 names it in the bootstrap
+/// parameters (so this proves the shim read them), older daemons use the fixed folder.
+fn socket_in_the_daemons_folder(bed: &mut Bed) {
+    let id = sleeper(bed);
+    let bundle = bed
+        .containerd()
+        .dir()
+        .join("state/io.containerd.runtime.v2.task")
+        .join(&bed.ns)
+        .join(id);
+    // containerd 2.x records what the shim answered in bootstrap.json; with 1.6, the shim
+    // writes its address into the bundle.
+    let address = match std::fs::read_to_string(bundle.join("bootstrap.json")) {
+        Ok(json) => {
+            serde_json::from_str::<serde_json::Value>(&json).expect("bootstrap.json")["address"]
+                .as_str()
+                .expect("an address in bootstrap.json")
+                .to_owned()
+        }
+        Err(_) => std::fs::read_to_string(bundle.join("address")).expect("the bundle's address"),
+    };
+    let socket = Path::new(address.trim().trim_start_matches("unix://"));
+    assert_eq!(
+        socket.parent(),
+        Some(bed.containerd().socket_dir().as_path()),
+        "the shim listens at {address}"
+    );
+    assert!(socket.exists(), "{} exists", socket.display());
 }
 
 /// Exec with output and exit code, with stdin, with a terminal; ps lists the processes.
@@ -538,8 +569,9 @@ fn leaves_nothing_behind(bed: &Bed, shim: Shim) {
     // (Checked for our shim only: Debian's Go shim 2.1.9 leaves the socket of a grouped shim
     // behind after it exits.)
     let grpc = bed.containerd().grpc_address().display().to_string();
+    let socket_dir = bed.containerd().socket_dir().display().to_string();
     for group in GROUPS {
-        let address = ctrd_shim::socket_address(&grpc, &bed.ns, group);
+        let address = ctrd_shim::socket_address_in(&socket_dir, &grpc, &bed.ns, group);
         let path = address.trim_start_matches("unix://");
         assert!(
             shim == Shim::Go || !Path::new(path).exists(),

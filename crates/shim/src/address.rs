@@ -9,10 +9,17 @@ pub const SOCKET_DIR: &str = "/run/containerd/s";
 /// `grpc_address`: `unix:///run/containerd/s/<sha256 of "address/namespace/id">`, the scheme
 /// containerd's Go shims use, so both kinds of shim agree and never collide across daemons.
 pub fn socket_address(grpc_address: &str, namespace: &str, id: &str) -> String {
+    socket_address_in(SOCKET_DIR, grpc_address, namespace, id)
+}
+
+/// [`socket_address`] under another folder: containerd 2.4 and later let operators choose it
+/// (`socket_dir` of the `io.containerd.shim.v1.manager` plugin) and send it to `start` in the
+/// bootstrap parameters.
+pub fn socket_address_in(dir: &str, grpc_address: &str, namespace: &str, id: &str) -> String {
     let joined = clean_join(&[grpc_address, namespace, id]);
     let digest = Sha256::digest(joined.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("unix://{SOCKET_DIR}/{hex}")
+    format!("unix://{}/{hex}", dir.trim_end_matches('/'))
 }
 
 /// The path of a `unix://` address.
@@ -62,5 +69,9 @@ mod tests {
         assert_eq!(clean_join(&["/a//b/", "ns", "id"]), "/a/b/ns/id");
         assert_eq!(clean_join(&["/a/./b/../c", "ns", "id"]), "/a/c/ns/id");
         assert_eq!(socket_path("unix:///x/y"), "/x/y");
+        assert_eq!(
+            socket_address_in("/tmp/s/", "/tmp/ctrd-probe-FEvD/c.sock", "default", "probe"),
+            "unix:///tmp/s/48eb16a8507b4e4b76b7e9d924de86aa19bfdbb92c7f6f4ee190b419715a92e6"
+        );
     }
 }

@@ -78,7 +78,7 @@ use ctrd_api::containerd::types::{RuntimeInfo, RuntimeVersion};
 use ctrd_api::prost_types::Timestamp;
 use prost::Message;
 
-pub use address::{SOCKET_DIR, socket_address};
+pub use address::{SOCKET_DIR, socket_address, socket_address_in};
 pub use bootstrap::{Reply, StartInput};
 pub use context::{DeleteContext, ServeContext, Shutdown, StartContext};
 pub use error::Error;

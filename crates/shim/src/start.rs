@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use command_fds::{CommandFdExt, FdMapping};
 use nix::sys::stat::{Mode, umask};
 
-use crate::address::{SOCKET_DIR, socket_address, socket_path};
+use crate::address::{SOCKET_DIR, socket_address_in, socket_path};
 use crate::bootstrap::{MAX_SHIM_VERSION_ENV, Reply, StartInput, TASK_API_ENV};
 use crate::{Error, Flags, Shim, StartContext};
 
@@ -35,12 +35,16 @@ pub(crate) fn run<S: Shim>(flags: &Flags) -> Result<(), Error> {
         flags.address.clone(),
         std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
     );
+    let mut socket_dir = SOCKET_DIR;
     if let StartInput::Bootstrap(params) = &parsed {
         if grpc_address.is_empty() {
             grpc_address = params.containerd_grpc_address.clone();
         }
         if ttrpc_address.is_empty() {
             ttrpc_address = params.containerd_ttrpc_address.clone();
+        }
+        if let Some(dir) = params.socket_dir.as_deref().filter(|d| !d.is_empty()) {
+            socket_dir = dir;
         }
     }
 
@@ -55,7 +59,7 @@ pub(crate) fn run<S: Shim>(flags: &Flags) -> Result<(), Error> {
         annotations,
     })?;
 
-    let address = socket_address(&grpc_address, &flags.namespace, &group);
+    let address = socket_address_in(socket_dir, &grpc_address, &flags.namespace, &group);
     let path = PathBuf::from(socket_path(&address));
     if let Some(listener) = bind_unless_served(&path)? {
         let mut serve_flags = flags.clone();

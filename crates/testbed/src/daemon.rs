@@ -107,14 +107,26 @@ impl Daemon {
                 "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
                  \"io.containerd.nri.v1.nri\"]\n{common}"
             ),
-            Daemon::Sid | Daemon::Upstream => format!(
+            Daemon::Sid => format!(
                 "version = 3\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
                  \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\", \
                  \"io.containerd.nri.v1.nri\"]\n{common}"
             ),
+            // 2.4 sends its shims a socket folder of the operator's choosing in the bootstrap
+            // parameters: a private one here, so a shim that ignores it is caught.
+            Daemon::Upstream => format!(
+                "version = 3\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
+                 \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\", \
+                 \"io.containerd.nri.v1.nri\"]\n{common}\n\
+                 [plugins.\"io.containerd.shim.v1.manager\"]\n  socket_dir = \"{d}/{SOCKET_DIR_NAME}\"\n"
+            ),
         }
     }
 }
+
+/// The folder, in a daemon's private folder, that containerd 2.4 tells shims to put their
+/// sockets in.
+const SOCKET_DIR_NAME: &str = "s";
 
 /// A private containerd, stopped (with everything it started) when dropped.
 #[derive(Debug)]
@@ -275,6 +287,16 @@ impl Containerd {
         self.dir
             .as_ref()
             .map_or(Path::new("/nonexistent"), |d| d.path())
+    }
+
+    /// Where this daemon's shims put their sockets: a private folder for containerd 2.4 (set
+    /// as its shim manager's `socket_dir`), containerd's fixed `/run/containerd/s` for the
+    /// others.
+    pub fn socket_dir(&self) -> PathBuf {
+        match self.daemon {
+            Daemon::Upstream => self.dir().join(SOCKET_DIR_NAME),
+            _ => PathBuf::from("/run/containerd/s"),
+        }
     }
 
     /// The daemon's log file.

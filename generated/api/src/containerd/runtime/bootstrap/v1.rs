@@ -26,6 +26,9 @@ pub struct BootstrapParams {
     #[prost(message, repeated, tag = "8")]
     /// Field `containerd.runtime.bootstrap.v1.BootstrapParams.extensions`.
     pub extensions: ::prost::alloc::vec::Vec<Extension>,
+    #[prost(string, optional, tag = "9")]
+    /// Field `containerd.runtime.bootstrap.v1.BootstrapParams.socket_dir`.
+    pub socket_dir: ::core::option::Option<::prost::alloc::string::String>,
 }
 /// Message `containerd.runtime.bootstrap.v1.Extension`.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -55,6 +58,9 @@ pub struct BootstrapResult {
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
+    #[prost(message, repeated, tag = "6")]
+    /// Field `containerd.runtime.bootstrap.v1.BootstrapResult.extensions`.
+    pub extensions: ::prost::alloc::vec::Vec<Extension>,
 }
 /// Enum `containerd.runtime.bootstrap.v1.LogLevel`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
