@@ -179,6 +179,7 @@ mod tests {
                     .to_any(),
                 ),
             }],
+            socket_dir: None,
         }
         .encode_to_vec()
     }
