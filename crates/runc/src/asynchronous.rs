@@ -185,7 +185,7 @@ impl AsyncRunc {
         .map_err(|e| Error::Io {
             command: display,
             context: "running runc",
-            source: e,
+            error: e,
         })?;
         Ok((plan, outcome))
     }
@@ -411,7 +411,7 @@ impl AsyncEventStream {
                     return Some(Err(Error::Io {
                         command: self.display.clone(),
                         context: "reading events",
-                        source: e,
+                        error: e,
                     }));
                 }
             }
