@@ -68,13 +68,12 @@ enum Task {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The lock file is malformed.
     #[error("{path}: {message}")]
@@ -92,7 +91,7 @@ pub enum Error {
     Drift(String),
     /// The generator failed.
     #[error("generator: {0}")]
-    Codegen(#[source] ctrd_codegen::Error),
+    Codegen(ctrd_codegen::Error),
     /// Anything else, with its explanation.
     #[error("{0}")]
     Message(String),
@@ -100,10 +99,10 @@ pub enum Error {
 
 impl Error {
     /// An I/O error on `path`.
-    pub fn io(path: &Path, source: std::io::Error) -> Error {
+    pub fn io(path: &Path, error: std::io::Error) -> Error {
         Error::Io {
             path: path.to_owned(),
-            source,
+            error,
         }
     }
 }

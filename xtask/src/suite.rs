@@ -64,6 +64,34 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
         ],
         &[],
     )?;
+    step(
+        "documentation builds without warnings",
+        "cargo",
+        &[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--all-features",
+            "--locked",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    // Every library crate is publishable: each packages and its package builds on its own.
+    // xtask is left out: it is a developer tool (publish = false) that depends on the test bed,
+    // which is test-only and unpublished, so cargo cannot package it.
+    step(
+        "every library crate packages",
+        "cargo",
+        &[
+            "package",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--locked",
+            "--allow-dirty",
+        ],
+        &[],
+    )?;
     let mut args = vec!["test", "--workspace", "--all-features", "--locked"];
     if with_1_7 {
         args.extend(["--", "--include-ignored"]);

@@ -63,6 +63,44 @@ mod tests {
         }
     }
 
+    /// Error enums print their cause in their message and do not also expose it as a source
+    /// (which would print it twice in a chain): the workspace's one rule, so every message is
+    /// one self-contained line wherever it is displayed (ttrpc statuses, logs, the command line).
+    #[test]
+    fn error_causes_are_printed_not_chained() {
+        let root = repo_root();
+        let mut files = Vec::new();
+        for dir in ["codegen", "crates", "xtask"] {
+            rust_files(&root.join(dir), &mut files);
+        }
+        let attributes = [concat!("#[", "source]"), concat!("#[", "from]")];
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if !text.contains(concat!("thiserror", "::Error")) {
+                continue;
+            }
+            for attribute in attributes {
+                assert!(
+                    !text.contains(attribute),
+                    "{} marks a cause {attribute}: print it in the message instead",
+                    file.display()
+                );
+            }
+            // thiserror treats a field named `source` as the source even without the attribute.
+            for line in text.lines() {
+                let field = line.trim().strip_prefix("pub ").unwrap_or(line.trim());
+                let declares_source = field
+                    .strip_prefix("source: ")
+                    .is_some_and(|ty| ty.contains("::") && ty.ends_with(','));
+                assert!(
+                    !declares_source,
+                    "{}: an error field named `source` is a source to thiserror; name it `error`",
+                    file.display()
+                );
+            }
+        }
+    }
+
     /// The README's crate map names every crate of the workspace.
     #[test]
     fn readme_names_every_crate() {

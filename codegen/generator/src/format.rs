@@ -12,9 +12,9 @@ const PROTO_DOC_PREFIXES: &[&str] = &["Message `", "Enum `", "Field `", "Oneof `
 
 /// Parses and pretty-prints `code`, with `header` as its first line.
 pub fn rust(file: &Path, header: &str, code: &str) -> Result<String, Error> {
-    let mut parsed = syn::parse_file(code).map_err(|source| Error::Parse {
+    let mut parsed = syn::parse_file(code).map_err(|error| Error::Parse {
         file: file.to_owned(),
-        source,
+        error,
     })?;
     KeepMostSpecificDoc.visit_file_mut(&mut parsed);
     Ok(format!("{header}\n{}", prettyplease::unparse(&parsed)))

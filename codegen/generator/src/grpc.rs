@@ -14,14 +14,14 @@ pub fn generate(tonic: &mut dyn ServiceGenerator, service: Service) -> Result<To
     let meta = scaffold::meta_macro(&service, Transport::Tonic);
     let mut code = String::new();
     tonic.generate(service, &mut code);
-    let mut file = syn::parse_file(&code).map_err(|source| Error::Parse {
+    let mut file = syn::parse_file(&code).map_err(|error| Error::Parse {
         file: "tonic output".into(),
-        source,
+        error,
     })?;
     let gate: syn::Attribute = syn::parse_quote!(#[cfg(feature = "grpc")]);
-    let meta_items: syn::File = syn::parse2(meta).map_err(|source| Error::Parse {
+    let meta_items: syn::File = syn::parse2(meta).map_err(|error| Error::Parse {
         file: "scaffolding metadata".into(),
-        source,
+        error,
     })?;
     for item in &mut file.items {
         if let syn::Item::Mod(module) = item {

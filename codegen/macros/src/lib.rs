@@ -106,7 +106,16 @@ fn service_impl(
     let Args { path, options } = syn::parse2(attr)?;
     // Check the options now, where errors point at the user's attribute.
     let _: meta::Options = syn::parse2(options.clone())?;
-    let _: syn::ItemImpl = syn::parse2(item.clone())?;
+    let usage_impl = "`#[ctrd_macros::service]` goes on an impl of a generated service trait \
+                      (`impl Trait for Type`)";
+    let parsed: syn::ItemImpl =
+        syn::parse2(item.clone()).map_err(|e| syn::Error::new(e.span(), usage_impl))?;
+    if parsed.trait_.is_none() {
+        return Err(syn::Error::new_spanned(
+            &parsed.self_ty,
+            format!("{usage_impl}, not an inherent impl"),
+        ));
+    }
 
     let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
     let usage = "expected the trait's full path: `krate::package::path::<service>_server::Trait`, \

@@ -31,9 +31,9 @@ pub trait TypeUrl: Message + Default + Sized {
                 found: any.type_url.clone(),
             });
         }
-        Self::decode(any.value.as_slice()).map_err(|source| AnyError::Decode {
+        Self::decode(any.value.as_slice()).map_err(|error| AnyError::Decode {
             type_url: Self::TYPE_URL,
-            source,
+            error,
         })
     }
 }
@@ -56,12 +56,11 @@ pub enum AnyError {
         found: String,
     },
     /// The payload is not a valid encoding of the type.
-    #[error("malformed {type_url} in Any")]
+    #[error("malformed {type_url} in Any: {error}")]
     Decode {
         /// The type URL that was asked for.
         type_url: &'static str,
         /// The decoder's error.
-        #[source]
-        source: prost::DecodeError,
+        error: prost::DecodeError,
     },
 }

@@ -22,8 +22,8 @@ pub async fn unix_channel(path: &Path) -> Result<Channel, Error> {
             }
         }))
         .await
-        .map_err(|source| Error::Connect {
+        .map_err(|error| Error::Connect {
             address: path.to_path_buf(),
-            source,
+            error,
         })
 }

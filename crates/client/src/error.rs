@@ -6,13 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The socket could not be reached.
-    #[error("connecting to containerd at {address}: {source}")]
+    #[error("connecting to containerd at {address}: {error}")]
     Connect {
         /// The socket path.
         address: PathBuf,
         /// The transport's error.
-        #[source]
-        source: tonic::transport::Error,
+        error: tonic::transport::Error,
     },
     /// A namespace name containerd would refuse.
     #[error(

@@ -196,7 +196,7 @@ impl AsyncRunc {
         .map_err(|e| Error::Io {
             command: display,
             context: "running runc",
-            source: e,
+            error: e,
         })?;
         Ok((plan, outcome))
     }
@@ -425,7 +425,7 @@ impl AsyncEventStream {
                     return Some(Err(Error::Io {
                         command: self.display.clone(),
                         context: "reading events",
-                        source: e,
+                        error: e,
                     }));
                 }
             }

@@ -46,13 +46,13 @@ impl Runc {
         {
             Error::BinaryNotFound {
                 binary: self.config.binary.clone(),
-                source: e,
+                error: e,
             }
         } else {
             Error::Io {
                 command: plan.display.clone(),
                 context: "spawning runc",
-                source: e,
+                error: e,
             }
         }
     }
@@ -60,10 +60,10 @@ impl Runc {
     /// Runs a plan to completion.
     fn execute(&self, mut plan: Plan) -> Result<(Plan, Outcome), Error> {
         let (mut child, exit) = self.spawn(&mut plan)?;
-        let io_error = |context, source| Error::Io {
+        let io_error = |context, error| Error::Io {
             command: plan.display.clone(),
             context,
-            source,
+            error,
         };
         let timeout = self.config.timeout.filter(|_| plan.limited);
         let reaper = match exit {

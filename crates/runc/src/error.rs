@@ -8,13 +8,12 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The runc binary could not be run.
-    #[error("runc binary {binary:?} not found or not executable: {source}")]
+    #[error("runc binary {binary:?} not found or not executable: {error}")]
     BinaryNotFound {
         /// The binary as configured.
         binary: PathBuf,
         /// The error from spawning it.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A container id runc would refuse, or that could escape its state folder.
     #[error("invalid container id {id:?}: {reason}")]
@@ -49,15 +48,14 @@ pub enum Error {
         timeout: Duration,
     },
     /// An I/O operation around the command failed.
-    #[error("`{command}`: {context}: {source}")]
+    #[error("`{command}`: {context}: {error}")]
     Io {
         /// The command line.
         command: String,
         /// What was being done.
         context: &'static str,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// runc printed something we could not parse.
     #[error("`{command}` printed unexpected output: {message}")]
@@ -68,13 +66,12 @@ pub enum Error {
         message: String,
     },
     /// Setting up the process's standard I/O failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Setup {
         /// What was being set up.
         context: String,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -85,10 +82,10 @@ impl Error {
             if message.contains("does not exist") || message.contains("not exist"))
     }
 
-    pub(crate) fn setup(context: impl Into<String>, source: std::io::Error) -> Error {
+    pub(crate) fn setup(context: impl Into<String>, error: std::io::Error) -> Error {
         Error::Setup {
             context: context.into(),
-            source,
+            error,
         }
     }
 }

@@ -81,7 +81,7 @@ impl Iterator for EventStream {
                     return Some(Err(Error::Io {
                         command: self.display.clone(),
                         context: "reading events",
-                        source: e,
+                        error: e,
                     }));
                 }
             }

@@ -242,7 +242,7 @@ impl Plan {
             Some(file) => Some(read_pid(&file.path()).map_err(|e| Error::Io {
                 command: self.display.clone(),
                 context: "reading the pid file",
-                source: e,
+                error: e,
             })?),
             None => None,
         };

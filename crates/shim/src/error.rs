@@ -9,13 +9,12 @@ pub enum Error {
     #[error("usage: {0}")]
     Usage(String),
     /// A file or socket operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being done.
         context: String,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The bundle's `config.json` could not be read.
     #[error("bundle {bundle}: {message}")]
@@ -27,18 +26,24 @@ pub enum Error {
     },
     /// ttrpc failed.
     #[error("ttrpc: {0}")]
-    Ttrpc(#[from] ctrd_api::ttrpc::Error),
+    Ttrpc(ctrd_api::ttrpc::Error),
     /// The shim implementation failed.
     #[error("{0}")]
     Shim(String),
 }
 
 impl Error {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+    pub(crate) fn io(context: impl Into<String>, error: std::io::Error) -> Error {
         Error::Io {
             context: context.into(),
-            source,
+            error,
         }
+    }
+}
+
+impl From<ctrd_api::ttrpc::Error> for Error {
+    fn from(e: ctrd_api::ttrpc::Error) -> Error {
+        Error::Ttrpc(e)
     }
 }
 

@@ -87,7 +87,8 @@ pub use pid::{InvalidPid, Pid};
 pub use publisher::{PublishError, Publisher, QUEUE, Target};
 pub use reaper::{Exit, ExitSubscription, Reaper};
 
-/// The shim protocol bindings (`ctrd-shim-protos`'s content), re-exported.
+/// The protocol bindings (`ctrd-api`), re-exported. A shim depends on `ctrd-api` with only its
+/// `ttrpc-async` (or `ttrpc`) feature: no tonic, no protoc, no build script.
 pub use ctrd_api as protos;
 
 /// Annotation CRI sets on every container of a pod, naming the pod's sandbox.
