@@ -4,24 +4,14 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::Stdio;
-use std::time::Duration;
-
-use common::{Bed, Shim};
+use common::{Bed, Events, Shim};
 use ctrd_testbed::Daemon;
 
 fn exits(daemon: Daemon, shim: Shim) {
     let bed = Bed::new(daemon, shim);
     let rootfs = bed.rootfs();
 
-    let mut events = bed
-        .ctr(&["events"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ctr events");
-    std::thread::sleep(Duration::from_millis(300));
+    let mut events = Events::subscribe(&bed);
 
     // Init exits after a second while an exec still runs; the pid namespace takes the exec
     // down with it, and its exit must be published first.
@@ -50,16 +40,14 @@ fn exits(daemon: Daemon, shim: Shim) {
     let late = bed.run(&["tasks", "exec", "--exec-id", "late", "ordered", "/bin/true"]);
     assert!(!late.status.success(), "an exec started after init exited");
 
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = events.kill();
-    let mut seen = String::new();
-    events
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut seen)
-        .expect("events");
-    let _ = events.wait();
+    // Both exits are published by now; wait for the init's (ids are JSON strings).
+    events.wait_for("the init's exit", |l| {
+        l.contains("/tasks/exit")
+            && l.contains("\"ordered\"")
+            && !l.contains("\"lingering\"")
+            && l.matches("\"ordered\"").count() >= 2
+    });
+    let seen = events.seen().join("\n");
     let order: Vec<&str> = seen
         .lines()
         .filter(|l| l.contains("/tasks/exit") && l.contains("\"ordered\""))
