@@ -79,12 +79,20 @@ impl Daemon {
         }
     }
 
-    fn config(self, dir: &Path) -> String {
+    fn config(self, dir: &Path, proxies: &[ProxyPlugin]) -> String {
         let d = dir.display();
-        let common = format!(
+        let mut common = format!(
             "root = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/c.sock\"\n\n\
              [ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\n[debug]\n  level = \"info\"\n"
         );
+        // The same table in config version 2 (1.x) and 3 (2.x).
+        for proxy in proxies {
+            common.push_str(&format!(
+                "\n[proxy_plugins.{:?}]\n  type = \"snapshot\"\n  address = {:?}\n",
+                proxy.name,
+                proxy.address.display().to_string()
+            ));
+        }
         match self {
             Daemon::Bookworm => {
                 format!("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n{common}")
@@ -100,6 +108,15 @@ impl Daemon {
             ),
         }
     }
+}
+
+/// An external snapshotter containerd loads as `[proxy_plugins.NAME]` (`type = "snapshot"`).
+#[derive(Debug, Clone)]
+pub struct ProxyPlugin {
+    /// The name `--snapshotter` selects it by.
+    pub name: String,
+    /// Its gRPC socket.
+    pub address: PathBuf,
 }
 
 /// A private containerd, stopped (with everything it started) when dropped.
@@ -119,13 +136,24 @@ impl Containerd {
 
     /// Starts `daemon` with `extra_path` folders searched first for shims (`containerd-shim-*`).
     pub fn start_with_path(daemon: Daemon, extra_path: &[&Path]) -> Result<Containerd, Error> {
+        Containerd::start_with_proxies(daemon, extra_path, &[])
+    }
+
+    /// Starts `daemon` with `extra_path` first on its `PATH` and `proxies` configured as
+    /// proxy snapshotters.
+    pub fn start_with_proxies(
+        daemon: Daemon,
+        extra_path: &[&Path],
+        proxies: &[ProxyPlugin],
+    ) -> Result<Containerd, Error> {
         crate::require_root()?;
         let dir = tempfile::Builder::new()
             .prefix("ctrd-")
             .tempdir_in("/tmp")
             .map_err(|e| Error::io("/tmp", e))?;
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, daemon.config(dir.path())).map_err(|e| Error::io(&config, e))?;
+        std::fs::write(&config, daemon.config(dir.path(), proxies))
+            .map_err(|e| Error::io(&config, e))?;
         Containerd::spawn(daemon, dir, extra_path)
     }
 

@@ -5,6 +5,8 @@
 //!   `scripts/setup-testbed.sh`) with its own root, state and sockets under a temporary folder
 //!   and CRI disabled; dropping it stops the daemon and every shim it started, unmounts what
 //!   they left and removes the folder.
+//! - [`SnapshotterProcess`] runs an external snapshotter (a proxy plugin) from a private
+//!   folder; [`Containerd::start_with_proxies`] starts a daemon that uses it.
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
 //!
@@ -26,12 +28,14 @@ mod daemon;
 mod error;
 mod image;
 mod rootfs;
+mod snapshotter;
 
 pub use bundle::Bundle;
-pub use daemon::{Containerd, Daemon};
+pub use daemon::{Containerd, Daemon, ProxyPlugin};
 pub use error::Error;
 pub use image::ImageArchive;
 pub use rootfs::Rootfs;
+pub use snapshotter::SnapshotterProcess;
 
 use std::path::{Path, PathBuf};
 
