@@ -61,34 +61,34 @@ pub async fn prepare_labelled(
     pairs: &[(&str, &str)],
 ) -> Result<Vec<Mount>, Status> {
     t.snapshots()
-        .prepare(api::PrepareSnapshotRequest {
+        .prepare(t.req(api::PrepareSnapshotRequest {
             snapshotter: t.snapshotter.clone(),
             key: key.into(),
             parent: parent.into(),
             labels: labels(pairs),
-        })
+        }))
         .await
         .map(|r| r.into_inner().mounts)
 }
 
 pub async fn view(t: &Target, key: &str, parent: &str) -> Result<Vec<Mount>, Status> {
     t.snapshots()
-        .view(api::ViewSnapshotRequest {
+        .view(t.req(api::ViewSnapshotRequest {
             snapshotter: t.snapshotter.clone(),
             key: key.into(),
             parent: parent.into(),
             labels: Default::default(),
-        })
+        }))
         .await
         .map(|r| r.into_inner().mounts)
 }
 
 pub async fn mounts(t: &Target, key: &str) -> Result<Vec<Mount>, Status> {
     t.snapshots()
-        .mounts(api::MountsRequest {
+        .mounts(t.req(api::MountsRequest {
             snapshotter: t.snapshotter.clone(),
             key: key.into(),
-        })
+        }))
         .await
         .map(|r| r.into_inner().mounts)
 }
@@ -104,42 +104,42 @@ pub async fn commit_labelled(
     pairs: &[(&str, &str)],
 ) -> Result<(), Status> {
     t.snapshots()
-        .commit(api::CommitSnapshotRequest {
+        .commit(t.req(api::CommitSnapshotRequest {
             snapshotter: t.snapshotter.clone(),
             name: name.into(),
             key: key.into(),
             labels: labels(pairs),
-        })
+        }))
         .await
         .map(drop)
 }
 
 pub async fn remove(t: &Target, key: &str) -> Result<(), Status> {
     t.snapshots()
-        .remove(api::RemoveSnapshotRequest {
+        .remove(t.req(api::RemoveSnapshotRequest {
             snapshotter: t.snapshotter.clone(),
             key: key.into(),
-        })
+        }))
         .await
         .map(drop)
 }
 
 pub async fn stat(t: &Target, key: &str) -> Result<api::Info, Status> {
     t.snapshots()
-        .stat(api::StatSnapshotRequest {
+        .stat(t.req(api::StatSnapshotRequest {
             snapshotter: t.snapshotter.clone(),
             key: key.into(),
-        })
+        }))
         .await
         .map(|r| r.into_inner().info.unwrap_or_default())
 }
 
 pub async fn usage(t: &Target, key: &str) -> Result<(i64, i64), Status> {
     t.snapshots()
-        .usage(api::UsageRequest {
+        .usage(t.req(api::UsageRequest {
             snapshotter: t.snapshotter.clone(),
             key: key.into(),
-        })
+        }))
         .await
         .map(|r| {
             let r = r.into_inner();
@@ -154,7 +154,7 @@ pub async fn update(
     paths: &[&str],
 ) -> Result<api::Info, Status> {
     t.snapshots()
-        .update(api::UpdateSnapshotRequest {
+        .update(t.req(api::UpdateSnapshotRequest {
             snapshotter: t.snapshotter.clone(),
             info: Some(api::Info {
                 name: key.into(),
@@ -164,7 +164,7 @@ pub async fn update(
             update_mask: Some(prost_types::FieldMask {
                 paths: paths.iter().map(|p| (*p).to_owned()).collect(),
             }),
-        })
+        }))
         .await
         .map(|r| r.into_inner().info.unwrap_or_default())
 }
@@ -173,10 +173,10 @@ pub async fn update(
 pub async fn list(t: &Target, filters: &[&str]) -> Result<Vec<String>, Status> {
     let mut stream = t
         .snapshots()
-        .list(api::ListSnapshotsRequest {
+        .list(t.req(api::ListSnapshotsRequest {
             snapshotter: t.snapshotter.clone(),
             filters: filters.iter().map(|f| (*f).to_owned()).collect(),
-        })
+        }))
         .await?
         .into_inner();
     let mut names = Vec::new();
@@ -189,9 +189,9 @@ pub async fn list(t: &Target, filters: &[&str]) -> Result<Vec<String>, Status> {
 
 pub async fn cleanup(t: &Target) -> Result<(), Status> {
     t.snapshots()
-        .cleanup(api::CleanupRequest {
+        .cleanup(t.req(api::CleanupRequest {
             snapshotter: t.snapshotter.clone(),
-        })
+        }))
         .await
         .map(drop)
 }
@@ -247,7 +247,9 @@ pub async fn assert_nothing_left(t: &Target) {
         if Instant::now() > deadline {
             panic!("left on disk in {}: {left:?}", folder.display());
         }
-        if !t.proxied {
+        if t.proxied {
+            t.collect_garbage().await;
+        } else {
             ok(cleanup(t).await, "cleanup");
             let left_after: Vec<_> = fs::read_dir(&folder)
                 .map(|d| d.filter_map(Result::ok).collect())
@@ -545,11 +547,7 @@ async fn bad_input_gets_the_right_code(t: &Target) {
     ok(prepare(t, "bad-active", "").await, "prepare");
     code(
         prepare(t, "bad-2", "bad-active").await,
-        if t.proxied {
-            Code::InvalidArgument
-        } else {
-            Code::FailedPrecondition
-        },
+        Code::FailedPrecondition,
         "an active parent",
     );
     code(
@@ -587,8 +585,22 @@ async fn bad_input_gets_the_right_code(t: &Target) {
         Code::InvalidArgument,
         "updating the parent",
     );
-    for filter in ["name==", "name=x", "labels.\"open", "name~=\"(\""] {
-        code(list(t, &[filter]).await, Code::InvalidArgument, filter);
+    let mut malformed = vec!["name==", "name=x", "labels.\"open"];
+    if !t.proxied {
+        // containerd's own filter code takes a bad regular expression as matching nothing.
+        malformed.push("name~=\"(\"");
+    }
+    for filter in malformed {
+        match list(t, &[filter]).await {
+            Err(s) if s.code() == Code::InvalidArgument => {}
+            // containerd 1.6 parses the filter itself and returns its error from inside the
+            // stream without a code; the message still says "invalid argument".
+            Err(s)
+                if t.proxied
+                    && s.code() == Code::Unknown
+                    && s.message().ends_with("invalid argument") => {}
+            other => panic!("{filter}: {other:?}, wanted InvalidArgument"),
+        }
     }
     assert_eq!(
         ok(list(t, &["name~=^bad-"]).await, "list"),

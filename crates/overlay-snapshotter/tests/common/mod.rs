@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,12 +34,48 @@ pub struct Target {
     pub proxied: bool,
     /// The snapshotter's root folder, to check what is on disk.
     pub root: PathBuf,
+    /// The lease every call runs under (containerd collects snapshots no lease holds).
+    pub lease: Option<String>,
 }
 
 impl Target {
     /// A fresh snapshots client.
     pub fn snapshots(&self) -> Snapshots {
         self.client.snapshots()
+    }
+
+    /// `message` as a request under this target's lease.
+    pub fn req<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(lease) = &self.lease
+            && let Ok(value) = lease.parse()
+        {
+            request.metadata_mut().insert("containerd-lease", value);
+        }
+        request
+    }
+
+    /// Through containerd: ends the lease with a synchronous garbage collection (which
+    /// removes what was removed from the proxy too) and takes a new one.
+    pub async fn collect_garbage(&self) {
+        let Some(lease) = &self.lease else { return };
+        use ctrd_api::containerd::services::leases::v1 as leases;
+        self.client
+            .leases()
+            .delete(leases::DeleteRequest {
+                id: lease.clone(),
+                sync: true,
+            })
+            .await
+            .expect("delete the lease");
+        self.client
+            .leases()
+            .create(leases::CreateRequest {
+                id: lease.clone(),
+                labels: Default::default(),
+            })
+            .await
+            .expect("create the lease");
     }
 }
 
@@ -83,6 +120,7 @@ impl InProcess {
                 snapshotter: "ours".into(),
                 proxied: false,
                 root,
+                lease: None,
             },
             snapshotter,
             stop: Some(stop),
