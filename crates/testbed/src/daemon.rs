@@ -93,6 +93,19 @@ impl Daemon {
                 proxy.address.display().to_string()
             ));
         }
+        if self.is_v2() && !proxies.is_empty() {
+            // 2.x unpacks imports in its transfer service, only onto snapshotters listed
+            // here (by default only the built-in overlayfs).
+            let platform = format!("linux/{}", crate::image::oci_arch());
+            for snapshotter in
+                std::iter::once("overlayfs").chain(proxies.iter().map(|p| p.name.as_str()))
+            {
+                common.push_str(&format!(
+                    "\n[[plugins.\"io.containerd.transfer.v1.local\".unpack_config]]\n  \
+                     platform = {platform:?}\n  snapshotter = {snapshotter:?}\n"
+                ));
+            }
+        }
         match self {
             Daemon::Bookworm => {
                 format!("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n{common}")
