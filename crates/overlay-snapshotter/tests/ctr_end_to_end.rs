@@ -25,7 +25,9 @@ fn ctr(proxied: &Proxied, args: &[&str]) -> Output {
 }
 
 fn ok(proxied: &Proxied, args: &[&str]) -> String {
+    let started = std::time::Instant::now();
     let out = ctr(proxied, args);
+    eprintln!("ctr {args:?}: {:?}", started.elapsed());
     assert!(
         out.status.success(),
         "ctr {args:?} failed ({}): {}{}",
@@ -173,5 +175,59 @@ fn layered_image_runs_on_our_snapshotter_with_our_shim() {
         );
         assert_nothing_on_disk(&proxied);
         assert!(!Path::new(&format!("/run/containerd/runc/{NS}/ctrd-layered")).exists());
+    }
+}
+
+#[test]
+fn image_of_128_layers_runs_with_our_shim_on_both_snapshotters() {
+    let shim =
+        ctrd_testbed::workspace_binary("containerd-shim-runc-v2").unwrap_or_else(|e| panic!("{e}"));
+    let shim_dir = tempfile::tempdir().expect("shim folder");
+    std::os::unix::fs::symlink(&shim, shim_dir.path().join("containerd-shim-runc-v2"))
+        .expect("link our shim");
+    let layers: Vec<Vec<(String, Option<String>)>> = (0..127)
+        .map(|i| vec![(format!("/layers/{i}"), Some(format!("{i}\n")))])
+        .collect();
+    let image = ImageArchive::layered("docker.io/library/ctrd-deep:latest", &layers)
+        .expect("build the image");
+    for daemon in Daemon::selected() {
+        let proxied = Proxied::start(daemon, &[shim_dir.path()]);
+        for snapshotter in [PROXY_NAME, "overlayfs"] {
+            let archive = image.path();
+            ok(
+                &proxied,
+                &[
+                    "images",
+                    "import",
+                    "--snapshotter",
+                    snapshotter,
+                    &archive.to_string_lossy(),
+                ],
+            );
+            let out = ok(
+                &proxied,
+                &[
+                    "run",
+                    "--rm",
+                    "--snapshotter",
+                    snapshotter,
+                    "--runtime",
+                    "io.containerd.runc.v2",
+                    image.name(),
+                    "ctrd-deep",
+                    "sh",
+                    "-c",
+                    "ls /layers | wc -l; cat /layers/0 /layers/126",
+                ],
+            );
+            assert_eq!(
+                out.split_whitespace().collect::<Vec<_>>(),
+                ["127", "0", "126"],
+                "{snapshotter}: all 128 layers mounted"
+            );
+            ok(&proxied, &["images", "rm", "--sync", image.name()]);
+        }
+        ok(&proxied, &["content", "prune", "references"]);
+        assert_nothing_on_disk(&proxied);
     }
 }
