@@ -110,6 +110,18 @@ impl OverlaySnapshotter {
                     .map_err(|e| Error::io("changing the owner of", &fs, e.into()))?;
                 }
                 let dir = self.dir(snapshot.id);
+                if dir.exists() {
+                    // A crash after this rename and before the commit left a folder under
+                    // an id the store never recorded, and so hands out again: set it aside
+                    // for `Cleanup`.
+                    let aside = self.snapshots_dir().join(format!(
+                        "rm-{}-{}-{n}",
+                        snapshot.id,
+                        std::process::id()
+                    ));
+                    std::fs::rename(&dir, &aside)
+                        .map_err(|e| Error::io("setting aside", &dir, e))?;
+                }
                 std::fs::rename(&staging, &dir).map_err(|e| Error::io("placing", &dir, e))
             })
         });
