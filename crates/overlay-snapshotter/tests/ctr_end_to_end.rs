@@ -4,21 +4,31 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 
 use common::PROXY_NAME;
 use common::proxy::Proxied;
 use ctrd_testbed::{Daemon, ImageArchive};
 
-const NS: &str = "ctrd-snap-e2e";
+/// Each test's own namespace: runc's state and the test bed's cleanup are per namespace,
+/// and the tests run in parallel.
+fn namespace() -> String {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("main");
+    let short: String = test
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(24)
+        .collect();
+    format!("e2e-{short}")
+}
 
 fn ctr(proxied: &Proxied, args: &[&str]) -> Output {
     proxied
         .containerd
         .ctr()
         .expect("ctr")
-        .args(["--namespace", NS])
+        .args(["--namespace", &namespace()])
         .args(args)
         .output()
         .expect("run ctr")
@@ -174,7 +184,11 @@ fn layered_image_runs_on_our_snapshotter_with_our_shim() {
             "only the header"
         );
         assert_nothing_on_disk(&proxied);
-        assert!(!Path::new(&format!("/run/containerd/runc/{NS}/ctrd-layered")).exists());
+        assert!(
+            !ctrd_testbed::runc_root(&namespace())
+                .join("ctrd-layered")
+                .exists()
+        );
     }
 }
 
