@@ -93,12 +93,33 @@ impl Daemon {
         }
     }
 
-    fn config(self, dir: &Path) -> String {
+    fn config(self, dir: &Path, proxies: &[ProxyPlugin]) -> String {
         let d = dir.display();
-        let common = format!(
+        let mut common = format!(
             "root = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/c.sock\"\n\n\
              [ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\n[debug]\n  level = \"info\"\n"
         );
+        // The same table in config version 2 (1.x) and 3 (2.x).
+        for proxy in proxies {
+            common.push_str(&format!(
+                "\n[proxy_plugins.{:?}]\n  type = \"snapshot\"\n  address = {:?}\n",
+                proxy.name,
+                proxy.address.display().to_string()
+            ));
+        }
+        if self.is_v2() && !proxies.is_empty() {
+            // 2.x unpacks imports in its transfer service, only onto snapshotters listed
+            // here (by default only the built-in overlayfs).
+            let platform = format!("linux/{}", crate::image::oci_arch());
+            for snapshotter in
+                std::iter::once("overlayfs").chain(proxies.iter().map(|p| p.name.as_str()))
+            {
+                common.push_str(&format!(
+                    "\n[[plugins.\"io.containerd.transfer.v1.local\".unpack_config]]\n  \
+                     platform = {platform:?}\n  snapshotter = {snapshotter:?}\n"
+                ));
+            }
+        }
         match self {
             Daemon::Bookworm => {
                 format!("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n{common}")
@@ -128,6 +149,36 @@ impl Daemon {
 /// sockets in.
 const SOCKET_DIR_NAME: &str = "s";
 
+/// An external snapshotter containerd loads as `[proxy_plugins.NAME]` (`type = "snapshot"`).
+#[derive(Debug, Clone)]
+pub struct ProxyPlugin {
+    /// The name `--snapshotter` selects it by.
+    pub name: String,
+    /// Its gRPC socket.
+    pub address: PathBuf,
+}
+
+/// What a test adds to a daemon.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonOptions {
+    /// Folders searched first on its `PATH`, for shims (`containerd-shim-*`).
+    pub extra_path: Vec<PathBuf>,
+    /// Variables added to its environment, which containerd hands on to every shim it starts.
+    pub env: Vec<(OsString, OsString)>,
+    /// Proxy snapshotters in its configuration.
+    pub proxies: Vec<ProxyPlugin>,
+}
+
+impl DaemonOptions {
+    /// Only `extra_path` on the `PATH`.
+    pub fn with_path(extra_path: &[&Path]) -> DaemonOptions {
+        DaemonOptions {
+            extra_path: extra_path.iter().map(|p| p.to_path_buf()).collect(),
+            ..DaemonOptions::default()
+        }
+    }
+}
+
 /// A private containerd, stopped (with everything it started) when dropped.
 #[derive(Debug)]
 pub struct Containerd {
@@ -147,7 +198,7 @@ impl Containerd {
 
     /// Starts `daemon` with `extra_path` folders searched first for shims (`containerd-shim-*`).
     pub fn start_with_path(daemon: Daemon, extra_path: &[&Path]) -> Result<Containerd, Error> {
-        Containerd::start_with_env(daemon, extra_path, Vec::new())
+        Containerd::start_with(daemon, DaemonOptions::with_path(extra_path))
     }
 
     /// Starts `daemon` as [`Containerd::start_with_path`] does, with `env` added to its
@@ -158,14 +209,43 @@ impl Containerd {
         extra_path: &[&Path],
         env: Vec<(OsString, OsString)>,
     ) -> Result<Containerd, Error> {
+        Containerd::start_with(
+            daemon,
+            DaemonOptions {
+                env,
+                ..DaemonOptions::with_path(extra_path)
+            },
+        )
+    }
+
+    /// Starts `daemon` with `extra_path` first on its `PATH` and `proxies` configured as
+    /// proxy snapshotters.
+    pub fn start_with_proxies(
+        daemon: Daemon,
+        extra_path: &[&Path],
+        proxies: &[ProxyPlugin],
+    ) -> Result<Containerd, Error> {
+        Containerd::start_with(
+            daemon,
+            DaemonOptions {
+                proxies: proxies.to_vec(),
+                ..DaemonOptions::with_path(extra_path)
+            },
+        )
+    }
+
+    /// Starts `daemon` with everything `options` adds.
+    pub fn start_with(daemon: Daemon, options: DaemonOptions) -> Result<Containerd, Error> {
         crate::require_root()?;
         let dir = tempfile::Builder::new()
             .prefix("ctrd-")
             .tempdir_in("/tmp")
             .map_err(|e| Error::io("/tmp", e))?;
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, daemon.config(dir.path())).map_err(|e| Error::io(&config, e))?;
-        Containerd::spawn(daemon, dir, extra_path, env)
+        std::fs::write(&config, daemon.config(dir.path(), &options.proxies))
+            .map_err(|e| Error::io(&config, e))?;
+        let extra_path: Vec<&Path> = options.extra_path.iter().map(PathBuf::as_path).collect();
+        Containerd::spawn(daemon, dir, &extra_path, options.env)
     }
 
     /// Stops this daemon (leaving its shims and containers running, as a crash or upgrade

@@ -18,6 +18,16 @@ impl ImageArchive {
     /// A single-layer busybox image named `name` (such as
     /// `docker.io/library/ctrd-busybox:latest`), in OCI layout, as a tar file.
     pub fn busybox(name: &str) -> Result<ImageArchive, Error> {
+        ImageArchive::layered(name, &[])
+    }
+
+    /// A busybox image with `layers` stacked on the busybox layer, bottom first: each layer
+    /// is a list of changes, `(path, Some(content))` writing a file (and its folders) and
+    /// `(path, None)` deleting what a lower layer holds at `path` (an OCI whiteout).
+    pub fn layered(
+        name: &str,
+        layers: &[Vec<(String, Option<String>)>],
+    ) -> Result<ImageArchive, Error> {
         let dir = tempfile::Builder::new()
             .prefix("ctrd-image-")
             .tempdir_in("/tmp")
@@ -27,21 +37,48 @@ impl ImageArchive {
         std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
 
         let rootfs = Rootfs::busybox()?;
-        let layer = dir.path().join("layer.tar");
-        tar(rootfs.path(), &layer)?;
-        let layer = blob(
-            &blobs,
-            &std::fs::read(&layer).map_err(|e| Error::io(&layer, e))?,
-        )?;
+        let mut digests = vec![layer_blob(&blobs, rootfs.path(), dir.path())?];
+        for (i, changes) in layers.iter().enumerate() {
+            let content = dir.path().join(format!("layer-{i}"));
+            std::fs::create_dir_all(&content).map_err(|e| Error::io(&content, e))?;
+            for (path, data) in changes {
+                let relative = Path::new(path.trim_start_matches('/'));
+                let target = match data {
+                    Some(_) => content.join(relative),
+                    None => {
+                        let file = relative
+                            .file_name()
+                            .map(|n| format!(".wh.{}", n.to_string_lossy()))
+                            .unwrap_or_default();
+                        content.join(relative.with_file_name(file))
+                    }
+                };
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                write(&target, data.as_deref().unwrap_or("").as_bytes())?;
+            }
+            digests.push(layer_blob(&blobs, &content, dir.path())?);
+        }
 
         let (os, architecture) = ("linux", oci_arch());
+        let diff_ids: Vec<&str> = digests.iter().map(|d| d.0.as_str()).collect();
         let config = serde_json::json!({
             "architecture": architecture,
             "os": os,
             "config": { "Cmd": ["/bin/sh"], "Env": ["PATH=/bin"] },
-            "rootfs": { "type": "layers", "diff_ids": [layer.0] },
+            "rootfs": { "type": "layers", "diff_ids": diff_ids },
         });
         let config = blob(&blobs, config.to_string().as_bytes())?;
+        let layer_descriptors: Vec<serde_json::Value> = digests
+            .iter()
+            .map(|(digest, size)| {
+                serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": digest, "size": size,
+                })
+            })
+            .collect();
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -49,10 +86,7 @@ impl ImageArchive {
                 "mediaType": "application/vnd.oci.image.config.v1+json",
                 "digest": config.0, "size": config.1,
             },
-            "layers": [{
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": layer.0, "size": layer.1,
-            }],
+            "layers": layer_descriptors,
         });
         let manifest = blob(&blobs, manifest.to_string().as_bytes())?;
         let tag = name.rsplit_once(':').map_or("latest", |(_, t)| t);
@@ -93,12 +127,21 @@ impl ImageArchive {
 }
 
 /// The OCI name of this machine's architecture.
-fn oci_arch() -> &'static str {
+pub(crate) fn oci_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
     }
+}
+
+/// Tars `content` into an uncompressed layer blob (its digest is also its diff id).
+fn layer_blob(blobs: &Path, content: &Path, scratch: &Path) -> Result<(String, usize), Error> {
+    let layer = scratch.join("layer.tar");
+    tar(content, &layer)?;
+    let data = std::fs::read(&layer).map_err(|e| Error::io(&layer, e))?;
+    let _ = std::fs::remove_file(&layer);
+    blob(blobs, &data)
 }
 
 fn write(path: &Path, data: &[u8]) -> Result<(), Error> {

@@ -5,6 +5,8 @@
 //!   `scripts/setup-testbed.sh`) with its own root, state and sockets under a temporary folder
 //!   and CRI disabled; dropping it stops the daemon and every shim it started, unmounts what
 //!   they left and removes the folder.
+//! - [`SnapshotterProcess`] runs an external snapshotter (a proxy plugin) from a private
+//!   folder; [`Containerd::start_with_proxies`] starts a daemon that uses it.
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
 //!
@@ -26,12 +28,14 @@ mod daemon;
 mod error;
 mod image;
 mod rootfs;
+mod snapshotter;
 
 pub use bundle::Bundle;
-pub use daemon::{Containerd, Daemon};
+pub use daemon::{Containerd, Daemon, DaemonOptions, ProxyPlugin};
 pub use error::Error;
 pub use image::ImageArchive;
 pub use rootfs::Rootfs;
+pub use snapshotter::SnapshotterProcess;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +45,33 @@ pub const SETUP_COMMAND: &str = "scripts/setup-testbed.sh";
 /// Where runc shims (ours and Debian's Go shim alike) keep runc's state for `namespace`.
 pub fn runc_root(namespace: &str) -> std::path::PathBuf {
     std::path::Path::new("/run/containerd/runc").join(namespace)
+}
+
+/// A binary Cargo built for this workspace (`cargo test --workspace` builds them all before
+/// running tests): `$CTRD_BIN_<NAME>` if set (upper case, `-` as `_`), else the file beside
+/// the running test's target folder.
+pub fn workspace_binary(name: &str) -> Result<PathBuf, Error> {
+    let var = format!("CTRD_BIN_{}", name.to_uppercase().replace('-', "_"));
+    let path = match std::env::var_os(&var) {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| {
+                // target/PROFILE/deps/TEST → target/PROFILE/NAME
+                exe.parent()
+                    .and_then(Path::parent)
+                    .map(|profile| profile.join(name))
+            })
+            .unwrap_or_else(|| PathBuf::from(name)),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::Missing {
+            what: format!("{name} (build it with `cargo build --workspace --bins`, or set {var})"),
+            path,
+        })
+    }
 }
 
 /// The repository's root folder.

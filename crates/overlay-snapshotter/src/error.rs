@@ -1,0 +1,23 @@
+//! The binary's error type (the snapshotter itself answers with [`ctrd_snapshots::Error`]).
+
+use std::path::PathBuf;
+
+/// Why the snapshotter could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A snapshot call or the server failed.
+    #[error(transparent)]
+    Snapshots(#[from] ctrd_snapshots::Error),
+    /// The tokio runtime could not start.
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The root folder cannot be used.
+    #[error("root folder {path}")]
+    Root {
+        /// The folder.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,247 @@
+//! End to end with `ctr` on containerd 1.6 and 2.1, our snapshotter as a proxy plugin:
+//! `ctr snapshots` commands, and a multi-layer image imported onto our snapshotter and run
+//! with our runc shim. Everything is removed afterwards and nothing stays on disk.
+
+mod common;
+
+use std::process::Output;
+
+use common::PROXY_NAME;
+use common::proxy::Proxied;
+use ctrd_testbed::{Daemon, ImageArchive};
+
+/// Each test's own namespace: runc's state and the test bed's cleanup are per namespace,
+/// and the tests run in parallel.
+fn namespace() -> String {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("main");
+    let short: String = test
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(24)
+        .collect();
+    format!("e2e-{short}")
+}
+
+fn ctr(proxied: &Proxied, args: &[&str]) -> Output {
+    proxied
+        .containerd
+        .ctr()
+        .expect("ctr")
+        .args(["--namespace", &namespace()])
+        .args(args)
+        .output()
+        .expect("run ctr")
+}
+
+fn ok(proxied: &Proxied, args: &[&str]) -> String {
+    let started = std::time::Instant::now();
+    let out = ctr(proxied, args);
+    eprintln!("ctr {args:?}: {:?}", started.elapsed());
+    assert!(
+        out.status.success(),
+        "ctr {args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn snapshots(proxied: &Proxied, args: &[&str]) -> String {
+    let mut all = vec!["snapshots", "--snapshotter", PROXY_NAME];
+    all.extend_from_slice(args);
+    ok(proxied, &all)
+}
+
+/// Waits until garbage collection has removed every snapshot folder of our snapshotter.
+fn assert_nothing_on_disk(proxied: &Proxied) {
+    let folder = proxied.snapshotter.root().join("snapshots");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left: Vec<String> = std::fs::read_dir(&folder)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left in {}: {left:?}",
+            folder.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctr_snapshots_commands() {
+    for daemon in Daemon::selected() {
+        let proxied = Proxied::start(daemon, &[]);
+        // ctr's snapshots commands hold no lease past the command; the gc.root label keeps
+        // the snapshots until `rm`.
+        snapshots(&proxied, &["prepare", "e2e-base-a"]);
+        let mounts = snapshots(&proxied, &["mounts", "/mnt", "e2e-base-a"]);
+        assert!(mounts.contains("mount -t bind"), "{mounts}");
+        snapshots(&proxied, &["commit", "e2e-base", "e2e-base-a"]);
+        snapshots(&proxied, &["label", "e2e-base", "containerd.io/gc.root=1"]);
+        snapshots(&proxied, &["view", "e2e-view", "e2e-base"]);
+        snapshots(&proxied, &["label", "e2e-view", "containerd.io/gc.root=1"]);
+        snapshots(&proxied, &["prepare", "e2e-child", "e2e-base"]);
+        snapshots(&proxied, &["label", "e2e-child", "containerd.io/gc.root=1"]);
+        let mounts = snapshots(&proxied, &["mounts", "/mnt", "e2e-child"]);
+        assert!(
+            mounts.contains("mount -t overlay") && mounts.contains("lowerdir="),
+            "{mounts}"
+        );
+        let ls = snapshots(&proxied, &["ls"]);
+        for (key, kind) in [
+            ("e2e-base", "Committed"),
+            ("e2e-view", "View"),
+            ("e2e-child", "Active"),
+        ] {
+            assert!(
+                ls.lines().any(|l| l.starts_with(key) && l.contains(kind)),
+                "{key} {kind} in\n{ls}"
+            );
+        }
+        let info = snapshots(&proxied, &["info", "e2e-child"]);
+        assert!(info.contains("\"Parent\": \"e2e-base\""), "{info}");
+        let usage = snapshots(&proxied, &["usage", "e2e-base"]);
+        assert!(usage.contains("e2e-base"), "{usage}");
+        let refused = ctr(
+            &proxied,
+            &["snapshots", "--snapshotter", PROXY_NAME, "rm", "e2e-base"],
+        );
+        assert!(!refused.status.success(), "removing a parent must fail");
+        snapshots(&proxied, &["rm", "e2e-child", "e2e-view"]);
+        snapshots(&proxied, &["rm", "e2e-base"]);
+        assert_eq!(
+            snapshots(&proxied, &["ls"]).lines().count(),
+            1,
+            "only the header"
+        );
+        assert_nothing_on_disk(&proxied);
+    }
+}
+
+#[test]
+fn layered_image_runs_on_our_snapshotter_with_our_shim() {
+    let shim =
+        ctrd_testbed::workspace_binary("containerd-shim-runc-v2").unwrap_or_else(|e| panic!("{e}"));
+    let shim_dir = tempfile::tempdir().expect("shim folder");
+    std::os::unix::fs::symlink(&shim, shim_dir.path().join("containerd-shim-runc-v2"))
+        .expect("link our shim");
+    let change = |path: &str, content: Option<&str>| (path.to_owned(), content.map(str::to_owned));
+    let image = ImageArchive::layered(
+        "docker.io/library/ctrd-layered:latest",
+        &[
+            vec![change("/data/a", Some("a")), change("/data/b", Some("b"))],
+            vec![change("/data/a", None), change("/data/c", Some("c"))],
+            vec![change("/data/b", Some("b2")), change("/bin/vi", None)],
+        ],
+    )
+    .expect("build the image");
+    for daemon in Daemon::selected() {
+        let proxied = Proxied::start(daemon, &[shim_dir.path()]);
+        let archive = image.path();
+        let archive = archive.to_string_lossy();
+        ok(
+            &proxied,
+            &["images", "import", "--snapshotter", PROXY_NAME, &archive],
+        );
+        let ls = snapshots(&proxied, &["ls"]);
+        assert_eq!(ls.lines().count(), 1 + 4, "one snapshot per layer:\n{ls}");
+        let out = ok(
+            &proxied,
+            &[
+                "run",
+                "--rm",
+                "--snapshotter",
+                PROXY_NAME,
+                "--runtime",
+                "io.containerd.runc.v2",
+                image.name(),
+                "ctrd-layered",
+                "sh",
+                "-c",
+                "ls /data; cat /data/b; echo; test -e /bin/vi && echo vi || echo no-vi",
+            ],
+        );
+        assert_eq!(
+            out, "b\nc\nb2\nno-vi\n",
+            "the container saw the layers merged"
+        );
+        ok(&proxied, &["images", "rm", "--sync", image.name()]);
+        ok(&proxied, &["content", "prune", "references"]);
+        assert_eq!(
+            snapshots(&proxied, &["ls"]).lines().count(),
+            1,
+            "only the header"
+        );
+        assert_nothing_on_disk(&proxied);
+        assert!(
+            !ctrd_testbed::runc_root(&namespace())
+                .join("ctrd-layered")
+                .exists()
+        );
+    }
+}
+
+#[test]
+fn image_of_128_layers_runs_with_our_shim_on_both_snapshotters() {
+    let shim =
+        ctrd_testbed::workspace_binary("containerd-shim-runc-v2").unwrap_or_else(|e| panic!("{e}"));
+    let shim_dir = tempfile::tempdir().expect("shim folder");
+    std::os::unix::fs::symlink(&shim, shim_dir.path().join("containerd-shim-runc-v2"))
+        .expect("link our shim");
+    let layers: Vec<Vec<(String, Option<String>)>> = (0..127)
+        .map(|i| vec![(format!("/layers/{i}"), Some(format!("{i}\n")))])
+        .collect();
+    let image = ImageArchive::layered("docker.io/library/ctrd-deep:latest", &layers)
+        .expect("build the image");
+    for daemon in Daemon::selected() {
+        let proxied = Proxied::start(daemon, &[shim_dir.path()]);
+        for snapshotter in [PROXY_NAME, "overlayfs"] {
+            let archive = image.path();
+            ok(
+                &proxied,
+                &[
+                    "images",
+                    "import",
+                    "--snapshotter",
+                    snapshotter,
+                    &archive.to_string_lossy(),
+                ],
+            );
+            let out = ok(
+                &proxied,
+                &[
+                    "run",
+                    "--rm",
+                    "--snapshotter",
+                    snapshotter,
+                    "--runtime",
+                    "io.containerd.runc.v2",
+                    image.name(),
+                    "ctrd-deep",
+                    "sh",
+                    "-c",
+                    "ls /layers | wc -l; cat /layers/0 /layers/126",
+                ],
+            );
+            assert_eq!(
+                out.split_whitespace().collect::<Vec<_>>(),
+                ["127", "0", "126"],
+                "{snapshotter}: all 128 layers mounted"
+            );
+            ok(&proxied, &["images", "rm", "--sync", image.name()]);
+        }
+        ok(&proxied, &["content", "prune", "references"]);
+        assert_nothing_on_disk(&proxied);
+    }
+}

@@ -1,0 +1,188 @@
+//! The crate's one error type, and the gRPC code each variant maps to.
+
+use std::path::PathBuf;
+
+/// Why a snapshot call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No snapshot has this key.
+    #[error("snapshot {key:?} not found")]
+    NotFound {
+        /// The key asked for.
+        key: String,
+    },
+    /// A snapshot with this key or name exists already.
+    #[error("snapshot {key:?} already exists")]
+    AlreadyExists {
+        /// The key that is taken.
+        key: String,
+    },
+    /// A parent must be a committed snapshot.
+    #[error("parent {parent:?} is {kind}, not committed: only committed snapshots can be parents")]
+    ParentNotCommitted {
+        /// The parent asked for.
+        parent: String,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The call needs a snapshot of another kind.
+    #[error("snapshot {key:?} is {kind}: {call} needs {wanted}")]
+    WrongKind {
+        /// The snapshot.
+        key: String,
+        /// What it is.
+        kind: &'static str,
+        /// The call.
+        call: &'static str,
+        /// What the call needs.
+        wanted: &'static str,
+    },
+    /// Snapshots still stack on this one.
+    #[error("snapshot {key:?} has {children} child snapshot(s): remove them first")]
+    HasChildren {
+        /// The snapshot.
+        key: String,
+        /// How many children it has.
+        children: usize,
+    },
+    /// A key or name that cannot be used.
+    #[error("invalid snapshot key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key given.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A label over containerd's size limit.
+    #[error(
+        "label {label:?} is {len} bytes with its value, over the {max} byte limit",
+        max = crate::MAX_LABEL_SIZE
+    )]
+    LabelTooLong {
+        /// The label's key (cut to 64 bytes).
+        label: String,
+        /// Key and value length.
+        len: usize,
+    },
+    /// An update field path other than `labels` and `labels.KEY`.
+    #[error("cannot update field {path:?}: only \"labels\" and \"labels.KEY\" can be updated")]
+    BadFieldPath {
+        /// The field path given.
+        path: String,
+    },
+    /// A filter that does not parse.
+    #[error("invalid filter {filter:?} at byte {position}: {reason}")]
+    Filter {
+        /// The filter text.
+        filter: String,
+        /// Where it went wrong.
+        position: usize,
+        /// What was expected.
+        reason: String,
+    },
+    /// The metadata database failed.
+    #[error("metadata store: {call} failed")]
+    Store {
+        /// What the store was doing.
+        call: &'static str,
+        /// The database's error.
+        #[source]
+        source: redb::Error,
+    },
+    /// A stored record does not decode.
+    #[error("metadata store: record of {key:?} is corrupt")]
+    Corrupt {
+        /// The snapshot whose record is corrupt.
+        key: String,
+        /// The decoding error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file operation failed.
+    #[error("{call} {path}")]
+    Io {
+        /// The operation.
+        call: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("serving on {address}")]
+    Serve {
+        /// The socket.
+        address: PathBuf,
+        /// The transport's error.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The snapshotter does not support this call or option.
+    #[error("{what} is not supported by this snapshotter")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+    },
+}
+
+/// This crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] for `call` on `path`.
+    pub fn io(call: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            call,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Store`] for `call`.
+    pub(crate) fn store(call: &'static str, source: impl Into<redb::Error>) -> Error {
+        Error::Store {
+            call,
+            source: source.into(),
+        }
+    }
+
+    /// The gRPC code containerd expects for this error (it turns it back into its own
+    /// `errdefs` kinds: not found, already exists, failed precondition, invalid argument).
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            Error::NotFound { .. } => tonic::Code::NotFound,
+            Error::AlreadyExists { .. } => tonic::Code::AlreadyExists,
+            Error::ParentNotCommitted { .. }
+            | Error::WrongKind { .. }
+            | Error::HasChildren { .. } => tonic::Code::FailedPrecondition,
+            Error::InvalidKey { .. }
+            | Error::LabelTooLong { .. }
+            | Error::BadFieldPath { .. }
+            | Error::Filter { .. } => tonic::Code::InvalidArgument,
+            Error::Unsupported { .. } => tonic::Code::Unimplemented,
+            Error::Store { .. }
+            | Error::Corrupt { .. }
+            | Error::Io { .. }
+            | Error::Serve { .. } => tonic::Code::Internal,
+        }
+    }
+
+    /// The message with every underlying cause, `: `-separated.
+    pub fn full_message(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        message
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(error: Error) -> tonic::Status {
+        tonic::Status::new(error.code(), error.full_message())
+    }
+}
