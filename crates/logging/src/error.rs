@@ -17,7 +17,7 @@ pub enum Error {
         what: &'static str,
     },
     /// The driver's descriptors were already taken by an earlier call.
-    #[error("the log driver's fds 3, 4 and 5 were already taken by this process")]
+    #[error("the log driver's fds 3 and 4 (or 3, 4 and 5) were already taken by this process")]
     FdsTaken,
     /// An environment variable every shim sets is missing.
     #[error("environment variable {var} is not set: the shim sets it for every log driver")]

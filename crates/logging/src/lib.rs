@@ -37,7 +37,8 @@
 //!     let run_options = RunOptions::from_options(&mut options)?;
 //!     options.finish()?;
 //!     startup.ready(run_options.ready)?;
-//!     let summary = ctrd_logging::run(startup.stdout, startup.stderr, Count(0), &run_options)?;
+//!     let (stdout, stderr) = startup.take_streams()?;
+//!     let summary = ctrd_logging::run(stdout, stderr, Count(0), &run_options)?;
 //!     eprintln!("{} records", summary.records);
 //!     Ok(())
 //! }

@@ -48,10 +48,8 @@ pub struct Startup {
     pub id: String,
     /// The container's namespace (`CONTAINER_NAMESPACE`).
     pub namespace: String,
-    /// The container's stdout (fd 3).
-    pub stdout: OwnedFd,
-    /// The container's stderr (fd 4).
-    pub stderr: OwnedFd,
+    /// The container's stdout (fd 3) and stderr (fd 4), until taken.
+    streams: Option<(OwnedFd, OwnedFd)>,
     /// The readiness pipe (fd 5), until [`Startup::ready`] answers on it.
     ready: Option<OwnedFd>,
 }
@@ -93,8 +91,7 @@ impl Startup {
         Ok(Startup {
             id,
             namespace,
-            stdout: take(STDOUT_FD),
-            stderr: take(STDERR_FD),
+            streams: Some((take(STDOUT_FD), take(STDERR_FD))),
             ready: Some(take(READY_FD)),
         })
     }
@@ -110,10 +107,14 @@ impl Startup {
         Startup {
             id: id.into(),
             namespace: namespace.into(),
-            stdout,
-            stderr,
+            streams: Some((stdout, stderr)),
             ready,
         }
+    }
+
+    /// Takes the container's stdout and stderr (fds 3 and 4), for [`run`](crate::run).
+    pub fn take_streams(&mut self) -> Result<(OwnedFd, OwnedFd), Error> {
+        self.streams.take().ok_or(Error::FdsTaken)
     }
 
     /// Tells the shim the driver is ready, and closes fd 5. Call it once the sink is open, so

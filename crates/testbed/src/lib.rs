@@ -5,6 +5,8 @@
 //!   `scripts/setup-testbed.sh`) with its own root, state and sockets under a temporary folder
 //!   and CRI disabled; dropping it stops the daemon and every shim it started, unmounts what
 //!   they left and removes the folder.
+//! - [`workspace_bin`] builds and finds another workspace package's binary (our shim, for
+//!   the log driver's tests).
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
 //!
@@ -20,6 +22,7 @@
 //! ```
 
 mod bundle;
+mod cargo;
 pub mod cgroup;
 pub mod cleanup;
 mod daemon;
@@ -28,6 +31,7 @@ mod image;
 mod rootfs;
 
 pub use bundle::Bundle;
+pub use cargo::workspace_bin;
 pub use daemon::{Containerd, Daemon};
 pub use error::Error;
 pub use image::ImageArchive;

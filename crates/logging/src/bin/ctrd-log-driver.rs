@@ -15,17 +15,24 @@ use ctrd_logging::sinks::{self, Labels};
 use ctrd_logging::{Error, Options, RunOptions, Startup};
 
 fn main() -> ExitCode {
-    match drive() {
+    let mut startup = match Startup::from_env() {
+        Ok(startup) => startup,
+        Err(e) => return fail(&e),
+    };
+    // `startup` (and with it fd 5) lives until the error is written, so a shim that sees fd 5
+    // close finds the reason on the driver's stderr.
+    match drive(&mut startup) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ctrd-log-driver: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(&e),
     }
 }
 
-fn drive() -> Result<(), Error> {
-    let mut startup = Startup::from_env()?;
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("ctrd-log-driver: {e}");
+    ExitCode::FAILURE
+}
+
+fn drive(startup: &mut Startup) -> Result<(), Error> {
     let mut options = Options::from_args(std::env::args_os().skip(1))?;
     let run_options = RunOptions::from_options(&mut options)?;
     let labels = Labels {
@@ -35,7 +42,8 @@ fn drive() -> Result<(), Error> {
     let sink = sinks::open(&mut options, &labels)?;
     options.finish()?;
     startup.ready(run_options.ready)?;
-    let summary = ctrd_logging::run(startup.stdout, startup.stderr, sink, &run_options)?;
+    let (stdout, stderr) = startup.take_streams()?;
+    let summary = ctrd_logging::run(stdout, stderr, sink, &run_options)?;
     if summary.dropped.records > 0 {
         eprintln!(
             "ctrd-log-driver: non-blocking mode dropped {} records ({} bytes)",
