@@ -1,6 +1,7 @@
 //! The sinks of `ctrd-log-driver`, picked with the `sink` option.
 
 pub mod cri;
+pub mod journald;
 pub mod json_file;
 
 use std::path::PathBuf;
@@ -10,10 +11,11 @@ use crate::rotate::Rotation;
 use crate::{Driver, Error};
 
 pub use cri::Cri;
+pub use journald::Journald;
 pub use json_file::JsonFile;
 
 /// The sink names `ctrd-log-driver` understands.
-pub const SINKS: &[&str] = &["json-file", "cri"];
+pub const SINKS: &[&str] = &["json-file", "cri", "journald"];
 
 /// Who the records belong to, for sinks that label them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,11 +84,21 @@ impl FileOptions {
 /// Opens the sink the `sink` option names (default `json-file`), reading its options.
 pub fn open(options: &mut Options, labels: &Labels) -> Result<Box<dyn Driver + Send>, Error> {
     let sink = options
-        .choice("sink", &[("json-file", "json-file"), ("cri", "cri")])?
+        .choice(
+            "sink",
+            &[
+                ("json-file", "json-file"),
+                ("cri", "cri"),
+                ("journald", "journald"),
+            ],
+        )?
         .unwrap_or("json-file");
-    let _ = labels;
     Ok(match sink {
         "cri" => Box::new(Cri::open(FileOptions::from_options(options)?)?),
+        "journald" => Box::new(Journald::open(
+            journald::JournaldOptions::from_options(options)?,
+            labels,
+        )?),
         _ => Box::new(JsonFile::open(FileOptions::from_options(options)?)?),
     })
 }
