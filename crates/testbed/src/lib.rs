@@ -7,6 +7,7 @@
 //!   they left and removes the folder.
 //! - [`workspace_bin`] builds and finds another workspace package's binary (our shim, for
 //!   the log driver's tests).
+//! - [`Rsyslog`] runs a private rsyslogd on loopback (the syslog sink's tests).
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
 //!
@@ -29,6 +30,7 @@ mod daemon;
 mod error;
 mod image;
 mod rootfs;
+mod rsyslog;
 
 pub use bundle::Bundle;
 pub use cargo::workspace_bin;
@@ -36,6 +38,7 @@ pub use daemon::{Containerd, Daemon};
 pub use error::Error;
 pub use image::ImageArchive;
 pub use rootfs::Rootfs;
+pub use rsyslog::Rsyslog;
 
 use std::path::{Path, PathBuf};
 

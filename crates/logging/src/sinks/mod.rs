@@ -3,6 +3,7 @@
 pub mod cri;
 pub mod journald;
 pub mod json_file;
+pub mod syslog;
 
 use std::path::PathBuf;
 
@@ -13,9 +14,10 @@ use crate::{Driver, Error};
 pub use cri::Cri;
 pub use journald::Journald;
 pub use json_file::JsonFile;
+pub use syslog::Syslog;
 
 /// The sink names `ctrd-log-driver` understands.
-pub const SINKS: &[&str] = &["json-file", "cri", "journald"];
+pub const SINKS: &[&str] = &["json-file", "cri", "journald", "syslog"];
 
 /// Who the records belong to, for sinks that label them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,6 +92,7 @@ pub fn open(options: &mut Options, labels: &Labels) -> Result<Box<dyn Driver + S
                 ("json-file", "json-file"),
                 ("cri", "cri"),
                 ("journald", "journald"),
+                ("syslog", "syslog"),
             ],
         )?
         .unwrap_or("json-file");
@@ -97,6 +100,10 @@ pub fn open(options: &mut Options, labels: &Labels) -> Result<Box<dyn Driver + S
         "cri" => Box::new(Cri::open(FileOptions::from_options(options)?)?),
         "journald" => Box::new(Journald::open(
             journald::JournaldOptions::from_options(options)?,
+            labels,
+        )?),
+        "syslog" => Box::new(Syslog::open(
+            syslog::SyslogOptions::from_options(options)?,
             labels,
         )?),
         _ => Box::new(JsonFile::open(FileOptions::from_options(options)?)?),
