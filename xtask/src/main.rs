@@ -2,6 +2,7 @@
 
 mod bench;
 mod lock;
+mod log_bench;
 mod regen;
 mod suite;
 mod tidy;

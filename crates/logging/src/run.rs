@@ -25,7 +25,11 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_BUFFER: usize = 1_000_000;
 
 /// Bytes read from a pipe at once.
-const READ_SIZE: usize = 128 * 1024;
+const READ_SIZE: usize = 256 * 1024;
+
+/// The pipe buffer asked for on the container's pipes (best effort; the kernel caps it at
+/// /proc/sys/fs/pipe-max-size): fewer wake-ups for the driver, fewer waits for the container.
+const PIPE_SIZE: i32 = 1 << 20;
 
 /// What happens when the sink is slower than the container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +151,9 @@ pub fn run<D: Driver + Send>(
         .map_err(|e| Error::sys("blocking SIGTERM", e))?;
     let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Error::sys("signalfd", e))?;
+    for fd in [&stdout, &stderr] {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+    }
     let mut pump = Pump {
         streams: [
             Some((File::from(stdout), Splitter::new(Stream::Stdout))),

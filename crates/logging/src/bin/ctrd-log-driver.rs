@@ -44,6 +44,12 @@ fn drive(startup: &mut Startup) -> Result<(), Error> {
     startup.ready(run_options.ready)?;
     let (stdout, stderr) = startup.take_streams()?;
     let summary = ctrd_logging::run(stdout, stderr, sink, &run_options)?;
+    if summary.drain_timed_out {
+        eprintln!(
+            "ctrd-log-driver: after SIGTERM a pipe stayed open past drain-timeout; \
+             what the container writes from now on is not logged"
+        );
+    }
     if summary.dropped.records > 0 {
         eprintln!(
             "ctrd-log-driver: non-blocking mode dropped {} records ({} bytes)",

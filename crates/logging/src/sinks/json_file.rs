@@ -79,6 +79,77 @@ const fn plain(b: u8) -> bool {
 
 /// Appends `bytes` as the inside of a JSON string, escaped as Docker escapes log lines.
 pub fn escape(bytes: &[u8], out: &mut Vec<u8>) {
+    // Fast path: runs of plain ASCII, eight bytes at a time.
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if i + 8 <= bytes.len() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[i..i + 8]);
+            if all_plain(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        if plain(b) {
+            i += 1;
+            continue;
+        }
+        if b >= 0x80 {
+            // Not ASCII: the rest goes through the UTF-8 path.
+            out.extend_from_slice(&bytes[start..i]);
+            escape_utf8(&bytes[i..], out);
+            return;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        escape_ascii(b, out);
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Whether none of the eight bytes of `w` needs escaping: all are ASCII, none is below 0x20,
+/// and none is `"`, `\`, `<`, `>` or `&`.
+fn all_plain(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte of zero in `x` sets its high bit here (exact when no byte of `x` has its high bit
+    // set, which is checked first).
+    const fn zero_byte(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGHS
+    }
+    if w & HIGHS != 0 {
+        return false;
+    }
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    let special = zero_byte(w ^ (ONES * b'"' as u64))
+        | zero_byte(w ^ (ONES * b'\\' as u64))
+        | zero_byte(w ^ (ONES * b'<' as u64))
+        | zero_byte(w ^ (ONES * b'>' as u64))
+        | zero_byte(w ^ (ONES * b'&' as u64));
+    below_space | special == 0
+}
+
+fn escape_ascii(b: u8, out: &mut Vec<u8>) {
+    match b {
+        b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ]),
+    }
+}
+
+/// The general path, for bytes that are not all ASCII.
+fn escape_utf8(bytes: &[u8], out: &mut Vec<u8>) {
     for chunk in bytes.utf8_chunks() {
         let valid = chunk.valid().as_bytes();
         let mut start = 0;
@@ -91,19 +162,7 @@ pub fn escape(bytes: &[u8], out: &mut Vec<u8>) {
             }
             if b < 0x80 {
                 out.extend_from_slice(&valid[start..i]);
-                match b {
-                    b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    _ => out.extend_from_slice(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[usize::from(b >> 4)],
-                        HEX[usize::from(b & 0xf)],
-                    ]),
-                }
+                escape_ascii(b, out);
                 i += 1;
                 start = i;
                 continue;
@@ -129,6 +188,32 @@ pub fn escape(bytes: &[u8], out: &mut Vec<u8>) {
         // Go decodes an invalid sequence one byte at a time, each one a U+FFFD.
         for _ in chunk.invalid() {
             out.extend_from_slice(b"\\ufffd");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape, escape_utf8};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The eight-bytes-at-a-time path escapes exactly as the general one.
+        #[test]
+        fn fast_path_matches_the_general_path(bytes in prop::collection::vec(
+            prop_oneof![
+                8 => 0x20u8..0x7f,
+                1 => prop::sample::select(b"\"\\<>&\n\r\t\x00\x1f\x7f".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..64,
+        )) {
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            escape(&bytes, &mut fast);
+            escape_utf8(&bytes, &mut general);
+            prop_assert_eq!(fast, general);
         }
     }
 }
