@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use std::process::Output;
 
-use common::{Bed, Shim, driver, read_back, wait_gone};
+use common::{Bed, Shim, driver, drivers_of, read_back, wait_gone};
 use ctrd_logging::reader::Format;
-use ctrd_testbed::Daemon;
+use ctrd_testbed::{Daemon, cleanup};
 
 fn write_script(dir: &Path, name: &str, body: &str) -> String {
     let path = dir.join(name);
@@ -79,6 +79,10 @@ fn failing_drivers(daemon: Daemon, shim: Shim) {
         );
         let said = failed("hang", &out);
         assert!(said.contains("did not get ready within 10 s"), "{said}");
+        // The script's own child (the sleep) went with it.
+        let left = drivers_of(&bed.ns);
+        cleanup::kill_all(&left);
+        assert!(left.is_empty(), "driver processes left: {left:?}");
     }
 }
 

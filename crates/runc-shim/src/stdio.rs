@@ -252,6 +252,9 @@ async fn log_driver(
     let (ready_r, ready_w) = std::io::pipe().map_err(|e| err("making the ready pipe", e))?;
     let (diag_r, diag_w) =
         std::io::pipe().map_err(|e| err("making the log driver's stderr pipe", e))?;
+    // A process group of its own, so that a driver that fails to start goes with every
+    // process it started (a script's children included).
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     command
         .env_clear()
         .env("CONTAINER_ID", ctx.id)
@@ -321,7 +324,7 @@ async fn log_driver(
             Ok(status) => Some(status),
             Err(tokio::sync::oneshot::error::TryRecvError::Closed) => None,
             Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
                 tokio::time::timeout(std::time::Duration::from_secs(2), exit)
                     .await
                     .ok()

@@ -106,6 +106,25 @@ impl Bed {
     }
 }
 
+/// Live processes whose environment says they work for namespace `ns`: log drivers get
+/// `CONTAINER_NAMESPACE`, and every process they start inherits it.
+pub fn drivers_of(ns: &str) -> Vec<nix::unistd::Pid> {
+    let wanted = format!("CONTAINER_NAMESPACE={ns}");
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .map(nix::unistd::Pid::from_raw)
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/environ"))
+                        .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+                })
+                .filter(|pid| cleanup::alive(*pid))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Waits until no process mentions `needle` (the drivers of a run end once the container's
 /// pipes close); fails if one is still there after `limit`.
 pub fn wait_gone(needle: &str, limit: Duration) {
