@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Bed, Shim, driver, read_back, rotations, wait_gone};
-use ctrd_logging::reader::Format;
+use ctrd_logging::reader::{Format, LogReader};
 use ctrd_testbed::Daemon;
 
 /// Total bytes of ordinary lines the container writes (both streams).
@@ -163,7 +163,7 @@ fn go_shim_on_containerd_2_1() {
 
 /// SIGTERM to the driver in the middle of a burst (as containerd sends it when it closes a
 /// task's IO): in blocking mode the driver keeps reading until the container's pipes close,
-/// so nothing is lost.
+/// so nothing is lost; and a reader following the log across its rotations sees it all.
 fn sigterm_during_a_burst(daemon: Daemon, shim: Shim) {
     let bed = Bed::new(daemon, shim);
     let data = bed.rootfs.path().join("data");
@@ -197,8 +197,23 @@ fn sigterm_during_a_burst(daemon: Daemon, shim: Shim) {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    // Once a few rounds are in, SIGTERM the driver.
     let needle = logs.path().display().to_string();
+    // A follower reads along as the driver writes and rotates, until the driver is gone.
+    let follower = {
+        let needle = needle.clone();
+        let reader = LogReader::follow(&log, Format::JsonFile, move || {
+            ctrd_testbed::cleanup::processes_mentioning(&needle).is_empty()
+        })
+        .expect("follow");
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            for entry in reader {
+                entry.expect("entry").append_to(&mut out);
+            }
+            out
+        })
+    };
+    // Once a few rounds are in, SIGTERM the driver.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while rotations(&log) < 2 {
         assert!(
@@ -230,6 +245,13 @@ fn sigterm_during_a_burst(daemon: Daemon, shim: Shim) {
     let _ = bed.ctr(&["tasks", "delete", "burst"]).output();
     let _ = bed.ctr(&["containers", "rm", "burst"]).output();
     wait_gone(&needle, Duration::from_secs(15));
+    let followed = follower.join().expect("follower");
+    assert!(
+        followed == chunk.repeat(rounds),
+        "the follower got {} bytes of {}",
+        followed.len(),
+        chunk.len() * rounds
+    );
     let (out, err) = read_back(&log, Format::JsonFile);
     assert!(err.is_empty());
     assert!(
