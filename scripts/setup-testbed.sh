@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the real test bed needs, on a Debian machine, as root:
-#   - Debian's containerd (1.6.20 on bookworm), runc, busybox-static and criu, from apt;
+#   - Debian's containerd (1.6.20 on bookworm), runc, busybox-static, criu and rsyslog (the
+#     log driver's syslog tests start their own on loopback), from apt, starting no service;
 #   - containerd 2.1.9 (with its ctr and Go shim) from Debian's sid suite, unpacked into
 #     .testbed/containerd-2.1 without installing anything;
 #   - containerd 2.4.2 (containerd, ctr, Go shim) and critest from cri-tools v1.37.0, built
@@ -26,12 +27,20 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu; do
+for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu rsyslogd:rsyslog; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-testbed: installing ${need[*]}"
   apt-get update -qq
+  # Packages must not start their services (a system rsyslogd, containerd): the tests start
+  # their own. policy-rc.d answering 101 tells invoke-rc.d so; ours goes when we are done.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 

@@ -1,4 +1,5 @@
-//! A process's standard I/O as containerd describes it: FIFO paths, `file://` URIs, or nothing.
+//! A process's standard I/O as containerd describes it: FIFO paths, `file://` URIs,
+//! `binary://` and `binary-v2://` log drivers, or nothing.
 //!
 //! Output goes straight to its destination (the FIFO or file is the container's stdout fd), so
 //! the shim copies nothing. Stdin goes through a pipe the shim feeds from the FIFO, so that
@@ -71,8 +72,15 @@ pub async fn open(
         return Ok((ProcessIo::null(), StdioHandles::default()));
     }
     let mut handles = StdioHandles::default();
-    if let Some(uri) = stdio.stdout.strip_prefix("binary://") {
-        let (stdout, stderr) = log_driver(uri, driver).await?;
+    let driven = match stdio.stdout.strip_prefix("binary://") {
+        Some(uri) => Some((uri, Readiness::ByteOrEof)),
+        None => stdio
+            .stdout
+            .strip_prefix("binary-v2://")
+            .map(|uri| (uri, Readiness::Byte)),
+    };
+    if let Some((uri, readiness)) = driven {
+        let (stdout, stderr) = log_driver(uri, readiness, driver).await?;
         let stdin = if stdio.stdin.is_empty() {
             None
         } else {
@@ -191,12 +199,42 @@ pub struct LogDriverContext<'a> {
     pub reaper: &'a ctrd_shim::Reaper,
 }
 
-/// Starts a `binary://` log driver as containerd defines it: the binary at the URI's path,
-/// each query pair as two arguments, `CONTAINER_ID` and `CONTAINER_NAMESPACE` as its whole
-/// environment, the container's stdout and stderr on fds 3 and 4, and fd 5 to close (or
-/// write to) once it is ready. Returns the write ends the container gets.
+/// What a log driver's readiness pipe must show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    /// `binary://`: one byte, or end of file (unless the driver has already failed).
+    ByteOrEof,
+    /// `binary-v2://` (containerd 2.2): one byte; end of file without it fails.
+    Byte,
+}
+
+/// How long a driver has to get ready.
+const DRIVER_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Under `binary://`, how long after end of file on fd 5 a driver that exits counts as failed
+/// (a driver that only closes fd 5 pays this once per start; ours writes the byte).
+const EXIT_GRACE_BINARY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Under `binary-v2://`, how long a driver that closed fd 5 without the byte has to exit (and
+/// so to finish writing its reason) before it is killed.
+const EXIT_GRACE_BINARY_V2: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The most of a failed driver's stderr quoted in the error.
+const DRIVER_STDERR_QUOTE: usize = 4096;
+
+/// Starts a `binary://` or `binary-v2://` log driver as containerd defines them: the binary at
+/// the URI's path, each query pair as two arguments (the value even when empty, as Go's
+/// shim passes it), `CONTAINER_ID` and `CONTAINER_NAMESPACE` as its whole environment, the
+/// container's stdout and stderr on fds 3 and 4, and fd 5 to write its ready byte to (or,
+/// under `binary://`, close). Returns the write ends the container gets.
+///
+/// A driver that fails to get ready is killed if it still runs, and Create fails with its
+/// exit status and what it wrote to stderr. Under `binary://` end of file on fd 5 means ready,
+/// as in containerd, unless the driver has already exited with a failure by then. After it is
+/// ready, the driver's stderr goes to the shim's log.
 async fn log_driver(
     uri: &str,
+    readiness: Readiness,
     ctx: &LogDriverContext<'_>,
 ) -> Result<(OwnedFd, OwnedFd), StdioError> {
     use command_fds::{CommandFdExt, FdMapping};
@@ -207,21 +245,23 @@ async fn log_driver(
     let mut command = std::process::Command::new(&path);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        command.arg(percent_decode(k));
-        if !v.is_empty() {
-            command.arg(percent_decode(v));
-        }
+        command.arg(percent_decode(k)).arg(percent_decode(v));
     }
     let (out_r, out_w) = std::io::pipe().map_err(|e| err("making the stdout pipe", e))?;
     let (err_r, err_w) = std::io::pipe().map_err(|e| err("making the stderr pipe", e))?;
     let (ready_r, ready_w) = std::io::pipe().map_err(|e| err("making the ready pipe", e))?;
+    let (diag_r, diag_w) =
+        std::io::pipe().map_err(|e| err("making the log driver's stderr pipe", e))?;
+    // A process group of its own, so that a driver that fails to start goes with every
+    // process it started (a script's children included).
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     command
         .env_clear()
         .env("CONTAINER_ID", ctx.id)
         .env("CONTAINER_NAMESPACE", ctx.namespace)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(diag_w))
         .fd_mappings(vec![
             FdMapping {
                 parent_fd: out_r.into(),
@@ -237,23 +277,98 @@ async fn log_driver(
             },
         ])
         .map_err(|e| err("passing fds to the log driver", e))?;
-    let (child, _exit) = ctx
+    let (child, mut exit) = ctx
         .reaper
         .spawn(&mut command)
         .map_err(|e| err(format!("starting log driver {path}"), e))?;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     // Our copies of the driver's ends close with the command.
     drop(command);
     drop(child);
+    let stderr = tokio::spawn(driver_stderr(path.clone(), OwnedFd::from(diag_r)));
     let mut ready = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(ready_r))
         .map_err(|e| err("log driver ready pipe", e))?;
     let mut byte = [0u8; 1];
-    match tokio::time::timeout(std::time::Duration::from_secs(10), ready.read(&mut byte)).await {
-        Ok(Ok(_)) => Ok((out_w.into(), err_w.into())),
-        Ok(Err(e)) => Err(err(format!("waiting for log driver {path}"), e)),
-        Err(_) => Err(StdioError(format!(
-            "log driver {path} did not get ready within 10 s"
-        ))),
+    // The driver's exit, once seen (`Some(None)`: it is gone, status unknown).
+    let mut exited: Option<Option<std::process::ExitStatus>> = None;
+    let failure = match tokio::time::timeout(DRIVER_READY_TIMEOUT, ready.read(&mut byte)).await {
+        Ok(Ok(1)) => return Ok((out_w.into(), err_w.into())),
+        Ok(Ok(_)) if readiness == Readiness::ByteOrEof => {
+            // The driver closed fd 5: ready, unless it closed it by failing.
+            match tokio::time::timeout(EXIT_GRACE_BINARY, &mut exit).await {
+                Ok(Ok(status)) if !status.success() => {
+                    exited = Some(Some(status));
+                    "exited before it was ready".to_owned()
+                }
+                _ => return Ok((out_w.into(), err_w.into())),
+            }
+        }
+        Ok(Ok(_)) => {
+            // Not ready: most likely exiting with an error; give it time to say why.
+            if let Ok(status) = tokio::time::timeout(EXIT_GRACE_BINARY_V2, &mut exit).await {
+                exited = Some(status.ok());
+            }
+            "closed fd 5 without writing the ready byte binary-v2:// needs".to_owned()
+        }
+        Ok(Err(e)) => format!("could not be waited for ({e})"),
+        Err(_) => format!(
+            "did not get ready within {} s",
+            DRIVER_READY_TIMEOUT.as_secs()
+        ),
+    };
+    // Failed: make sure it is gone (killing it only while it has not been reaped, so the pid
+    // is still its own), then quote its exit status and stderr.
+    let status = match exited {
+        Some(status) => status,
+        None => match exit.try_recv() {
+            Ok(status) => Some(status),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => None,
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+                tokio::time::timeout(std::time::Duration::from_secs(2), exit)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+        },
+    };
+    let said = tokio::time::timeout(std::time::Duration::from_secs(1), stderr)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let mut message = format!("log driver {path} {failure}");
+    if let Some(status) = status {
+        message.push_str(&format!(" ({status})"));
     }
+    let said = said.trim();
+    if !said.is_empty() {
+        message.push_str(": ");
+        message.push_str(said);
+    }
+    Err(StdioError(message))
+}
+
+/// Reads a log driver's stderr until it closes: every line goes to the shim's log, and the
+/// first few KiB come back (for the error when the driver fails to start).
+async fn driver_stderr(path: String, fd: OwnedFd) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        return String::new();
+    };
+    let mut lines = tokio::io::BufReader::new(pipe).split(b'\n');
+    let mut quoted = String::new();
+    while let Ok(Some(line)) = lines.next_segment().await {
+        let line = String::from_utf8_lossy(&line);
+        tracing::warn!(driver = %path, "log driver: {line}");
+        if quoted.len() < DRIVER_STDERR_QUOTE {
+            if !quoted.is_empty() {
+                quoted.push('\n');
+            }
+            quoted.push_str(&line);
+        }
+    }
+    quoted
 }
 
 /// Decodes `%XX` escapes of a URI component.

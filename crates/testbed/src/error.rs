@@ -28,6 +28,14 @@ pub enum Error {
         /// The end of its log.
         log: String,
     },
+    /// A workspace binary a test needs did not build.
+    #[error("building {what} failed: {reason}")]
+    Build {
+        /// The package and binary.
+        what: String,
+        /// Cargo's output.
+        reason: String,
+    },
     /// A file operation failed.
     #[error("{path}: {error}")]
     Io {

@@ -7,6 +7,9 @@
 //!   they left and removes the folder.
 //! - [`SnapshotterProcess`] runs an external snapshotter (a proxy plugin) from a private
 //!   folder; [`Containerd::start_with_proxies`] starts a daemon that uses it.
+//! - [`workspace_bin`] builds and finds another workspace package's binary (our shim, for
+//!   the log driver's tests).
+//! - [`Rsyslog`] runs a private rsyslogd on loopback (the syslog sink's tests).
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
 //!
@@ -22,19 +25,23 @@
 //! ```
 
 mod bundle;
+mod cargo;
 pub mod cgroup;
 pub mod cleanup;
 mod daemon;
 mod error;
 mod image;
 mod rootfs;
+mod rsyslog;
 mod snapshotter;
 
 pub use bundle::Bundle;
+pub use cargo::workspace_bin;
 pub use daemon::{Containerd, Daemon, DaemonOptions, ProxyPlugin};
 pub use error::Error;
 pub use image::ImageArchive;
 pub use rootfs::Rootfs;
+pub use rsyslog::Rsyslog;
 pub use snapshotter::SnapshotterProcess;
 
 use std::path::{Path, PathBuf};

@@ -17,6 +17,7 @@
 mod concurrent;
 mod idle;
 mod latency;
+mod log_driver;
 mod results;
 mod subject;
 mod throughput;
@@ -190,6 +191,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         .map_err(|e| Error::Message(format!("bench: results as JSON: {e}")))?;
     std::fs::write(&file, json).map_err(|e| Error::io(&file, e))?;
     println!("\nbench: results written to {}", file.display());
+    log_driver::run(opts.quick)?;
     let mut missing = results.unmeasured();
     missing.retain(|figure| !(opts.quick && figure.starts_with("stdout_mib_s")));
     if missing.is_empty() {

@@ -1,0 +1,139 @@
+//! The file sinks rotate by size (keeping `max-file` files, gzipping rotated ones on request)
+//! and the reader gives back every byte, reading the files afterwards or following them
+//! while they are written and rotated.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use ctrd_logging::reader::{Format, LogReader};
+use ctrd_logging::rotate::{Rotation, rotated_name};
+use ctrd_logging::sinks::{Cri, FileOptions, JsonFile};
+use ctrd_logging::{Driver, Record, Stream};
+
+fn records(n: usize) -> Vec<(Stream, Vec<u8>, bool)> {
+    (0..n)
+        .map(|i| {
+            let stream = if i % 3 == 0 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            (
+                stream,
+                format!("record {i} {}", "x".repeat(i % 50)).into_bytes(),
+                i % 7 == 0,
+            )
+        })
+        .collect()
+}
+
+fn write_all(driver: &mut dyn Driver, records: &[(Stream, Vec<u8>, bool)]) {
+    for (i, (stream, bytes, partial)) in records.iter().enumerate() {
+        driver
+            .write(&Record {
+                stream: *stream,
+                time: SystemTime::now(),
+                bytes,
+                partial: *partial,
+            })
+            .expect("write");
+        if i % 100 == 0 {
+            driver.flush().expect("flush");
+        }
+    }
+    driver.flush().expect("flush");
+}
+
+fn expected(records: &[(Stream, Vec<u8>, bool)]) -> Vec<(Stream, Vec<u8>, bool)> {
+    records.to_vec()
+}
+
+fn read(reader: LogReader) -> Vec<(Stream, Vec<u8>, bool)> {
+    reader
+        .map(|e| {
+            let e = e.expect("entry");
+            (e.stream, e.bytes, e.partial)
+        })
+        .collect()
+}
+
+fn options(path: &Path, max_size: u64, max_file: u32, compress: bool) -> FileOptions {
+    FileOptions {
+        path: path.to_owned(),
+        rotation: Rotation {
+            max_size: Some(max_size),
+            max_file,
+            compress,
+        },
+    }
+}
+
+#[test]
+fn rotated_and_gzipped_files_read_back_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.log");
+    let all = records(5000);
+    {
+        let mut sink = JsonFile::open(options(&path, 20_000, 1000, true)).expect("open");
+        write_all(&mut sink, &all);
+    }
+    assert!(
+        rotated_name(&path, 10, true).exists(),
+        "at least 10 rotations, gzipped"
+    );
+    assert!(
+        !rotated_name(&path, 1, false).exists(),
+        "rotated files are compressed"
+    );
+    assert_eq!(
+        read(LogReader::open(&path, Format::JsonFile).expect("open")),
+        expected(&all)
+    );
+}
+
+#[test]
+fn max_file_keeps_that_many_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.log");
+    let mut sink = Cri::open(options(&path, 5_000, 3, false)).expect("open");
+    write_all(&mut sink, &records(3000));
+    drop(sink);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["c.log", "c.log.1", "c.log.2"]);
+    // The newest records are all there, in order.
+    let back = read(LogReader::open(&path, Format::Cri).expect("open"));
+    let all = records(3000);
+    assert_eq!(back[..], all[all.len() - back.len()..]);
+}
+
+#[test]
+fn a_follower_sees_every_record_across_rotations() {
+    for compress in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.log");
+        let all = records(20_000);
+        let mut sink = Cri::open(options(&path, 30_000, 1000, compress)).expect("open");
+        let done = Arc::new(AtomicBool::new(false));
+        let follower = {
+            let done = done.clone();
+            let reader = LogReader::follow(&path, Format::Cri, move || done.load(Ordering::SeqCst))
+                .expect("follow");
+            std::thread::spawn(move || read(reader))
+        };
+        write_all(&mut sink, &all);
+        drop(sink);
+        done.store(true, Ordering::SeqCst);
+        let back = follower.join().expect("follower");
+        assert_eq!(back.len(), all.len(), "compress={compress}");
+        assert!(
+            back == all,
+            "compress={compress}: same records in the same order"
+        );
+    }
+}
