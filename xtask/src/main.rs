@@ -1,6 +1,7 @@
 //! Developer entry points. Run `cargo xtask --help`.
 
 mod bench;
+mod bench_snapshots;
 mod lock;
 mod regen;
 mod suite;
@@ -136,7 +137,8 @@ fn main() -> ExitCode {
                 runs,
                 daemon,
                 quick,
-            }),
+            })
+            .and_then(|()| bench_snapshots::run(runs, daemon)),
             None => Err(Error::Message(format!(
                 "unknown daemon {daemon}: use 1.6, 1.7 or 2.1"
             ))),
