@@ -19,6 +19,7 @@ mod idle;
 mod latency;
 mod log_driver;
 mod results;
+mod snapshotter;
 mod subject;
 mod throughput;
 
@@ -192,6 +193,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     std::fs::write(&file, json).map_err(|e| Error::io(&file, e))?;
     println!("\nbench: results written to {}", file.display());
     log_driver::run(opts.quick)?;
+    snapshotter::run(opts.runs, opts.daemon)?;
     let mut missing = results.unmeasured();
     missing.retain(|figure| !(opts.quick && figure.starts_with("stdout_mib_s")));
     if missing.is_empty() {

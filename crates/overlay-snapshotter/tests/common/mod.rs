@@ -102,6 +102,10 @@ impl InProcess {
         );
         let socket = dir.path().join("s.sock");
         let listener = Listener::bind(&socket).expect("bind");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&socket).expect("socket").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "the socket is owner-only");
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(ctrd_snapshots::serve_until(
             listener,

@@ -1,0 +1,393 @@
+//! `cargo xtask bench`, snapshotter figures: our overlay snapshotter as a proxy plugin against
+//! containerd's built-in overlayfs snapshotter, on the same daemon, interleaved in one run.
+//!
+//! Figures: prepare+commit+remove cycles per second and `Stat` per second through
+//! containerd's Snapshots API; `ctr images import` of a 20-layer image; `Usage` of an active
+//! snapshot holding 10 000 files; and the p99 of our metadata store's write transactions
+//! (durable commits), measured in-process.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ctrd_api::containerd::services::leases::v1 as leases;
+use ctrd_api::containerd::services::snapshots::v1 as api;
+use ctrd_client::Client;
+use ctrd_testbed::{Containerd, Daemon, ImageArchive, ProxyPlugin, SnapshotterProcess};
+
+use crate::{Error, repo_root};
+
+/// Our snapshotter's name in the daemon's configuration.
+const OURS: &str = "ctrd-overlay";
+/// containerd's built-in overlay snapshotter.
+const BUILT_IN: &str = "overlayfs";
+const NAMESPACE: &str = "bench-snapshots";
+const LEASE: &str = "bench-snapshots";
+
+fn message(e: impl std::fmt::Display) -> Error {
+    Error::Message(e.to_string())
+}
+
+/// Runs the snapshotter figures on `daemon` with `runs` samples of each (cycles and stats
+/// take 20 calls per sample).
+pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
+    let binary = build_release_snapshotter()?;
+    let snapshotter = SnapshotterProcess::start(&binary, &[]).map_err(message)?;
+    let containerd = Containerd::start_with_proxies(
+        daemon,
+        &[],
+        &[ProxyPlugin {
+            name: OURS.into(),
+            address: snapshotter.address(),
+        }],
+    )
+    .map_err(message)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(message)?;
+    let runs = runs.max(1);
+    println!(
+        "\nbench: snapshotters on containerd {}: {OURS} (proxy) against {BUILT_IN} (built in)",
+        daemon.version()
+    );
+    let figures = runtime.block_on(api_figures(&containerd, runs))?;
+    let imports = import_figure(&containerd, runs.min(5))?;
+    let p99 = store_p99(runs * 100)?;
+
+    println!("\n| figure | {OURS} | {BUILT_IN} | ratio (higher is better for us) |");
+    println!("|---|---|---|---|");
+    let row = |name: &str, ours: f64, built_in: f64, unit: &str, higher_better: bool| {
+        let ratio = if higher_better {
+            ours / built_in
+        } else {
+            built_in / ours
+        };
+        println!("| {name} | {ours:.1} {unit} | {built_in:.1} {unit} | {ratio:.2}x |");
+        ratio
+    };
+    let ratios = [
+        row(
+            "prepare+commit+remove",
+            figures.cycles[0],
+            figures.cycles[1],
+            "/s",
+            true,
+        ),
+        row("Stat", figures.stats[0], figures.stats[1], "/s", true),
+        row("import, 20 layers", imports[0], imports[1], "ms", false),
+        row(
+            "Usage, 10k files",
+            figures.usage[0],
+            figures.usage[1],
+            "ms",
+            false,
+        ),
+    ];
+    println!("| metadata transaction p99 (durable) | {p99:.2} ms | | target < 5 ms |");
+    let json = serde_json::json!({
+        "daemon": daemon.version(),
+        "cycles_per_s": figures.cycles,
+        "stat_per_s": figures.stats,
+        "import_20_layers_ms": imports,
+        "usage_10k_files_ms": figures.usage,
+        "ratios": ratios,
+        "store_txn_p99_ms": p99,
+    });
+    let out = repo_root().join("target/bench-snapshots.json");
+    std::fs::write(&out, json.to_string()).map_err(|e| Error::io(&out, e))?;
+    println!("bench: snapshotter figures written to {}", out.display());
+    drop(containerd);
+    drop(snapshotter);
+    Ok(())
+}
+
+fn build_release_snapshotter() -> Result<PathBuf, Error> {
+    let status = Command::new("cargo")
+        .args(["build", "--quiet", "--locked", "--release", "-p"])
+        .arg("ctrd-overlay-snapshotter")
+        .arg("--bins")
+        .current_dir(repo_root())
+        .status()
+        .map_err(message)?;
+    if !status.success() {
+        return Err(Error::Message(format!(
+            "building the overlay snapshotter failed ({status})"
+        )));
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    Ok(repo_root()
+        .join(target)
+        .join("release/ctrd-overlay-snapshotter"))
+}
+
+/// Per snapshotter (ours first): cycles/s, stats/s, usage ms.
+struct ApiFigures {
+    cycles: [f64; 2],
+    stats: [f64; 2],
+    usage: [f64; 2],
+}
+
+fn req<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "containerd-lease",
+        tonic::metadata::MetadataValue::from_static(LEASE),
+    );
+    request
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+async fn api_figures(containerd: &Containerd, runs: usize) -> Result<ApiFigures, Error> {
+    let client = Client::connect(containerd.grpc_address())
+        .await
+        .map_err(message)?
+        .with_namespace(NAMESPACE);
+    client
+        .leases()
+        .create(leases::CreateRequest {
+            id: LEASE.into(),
+            labels: Default::default(),
+        })
+        .await
+        .map_err(message)?;
+    let mut snapshots = client.snapshots();
+    let names = [OURS, BUILT_IN];
+    let mut cycles = [Vec::new(), Vec::new()];
+    let mut stats = [Vec::new(), Vec::new()];
+    let mut usage = [Vec::new(), Vec::new()];
+    const CALLS: usize = 20;
+    for name in &names {
+        // One committed snapshot to stat.
+        snapshots
+            .prepare(req(api::PrepareSnapshotRequest {
+                snapshotter: (*name).into(),
+                key: "stat-a".into(),
+                ..Default::default()
+            }))
+            .await
+            .map_err(message)?;
+        snapshots
+            .commit(req(api::CommitSnapshotRequest {
+                snapshotter: (*name).into(),
+                name: "stat".into(),
+                key: "stat-a".into(),
+                ..Default::default()
+            }))
+            .await
+            .map_err(message)?;
+        // An active snapshot with 10 000 files (both return a bind mount of a folder).
+        let mounts = snapshots
+            .prepare(req(api::PrepareSnapshotRequest {
+                snapshotter: (*name).into(),
+                key: "usage".into(),
+                ..Default::default()
+            }))
+            .await
+            .map_err(message)?
+            .into_inner()
+            .mounts;
+        let source = mounts
+            .first()
+            .map(|m| PathBuf::from(&m.source))
+            .ok_or_else(|| Error::Message(format!("{name}: no mount for usage")))?;
+        fill(&source, 10_000)?;
+    }
+    for _ in 0..runs {
+        // Interleaved: each sample measures both snapshotters back to back.
+        for (i, name) in names.iter().enumerate() {
+            let start = Instant::now();
+            for n in 0..CALLS {
+                let key = format!("cycle-{n}");
+                snapshots
+                    .prepare(req(api::PrepareSnapshotRequest {
+                        snapshotter: (*name).into(),
+                        key: key.clone(),
+                        ..Default::default()
+                    }))
+                    .await
+                    .map_err(message)?;
+                snapshots
+                    .commit(req(api::CommitSnapshotRequest {
+                        snapshotter: (*name).into(),
+                        name: format!("{key}-c"),
+                        key,
+                        ..Default::default()
+                    }))
+                    .await
+                    .map_err(message)?;
+                snapshots
+                    .remove(req(api::RemoveSnapshotRequest {
+                        snapshotter: (*name).into(),
+                        key: format!("cycle-{n}-c"),
+                    }))
+                    .await
+                    .map_err(message)?;
+            }
+            cycles[i].push(CALLS as f64 / start.elapsed().as_secs_f64());
+            let start = Instant::now();
+            for _ in 0..CALLS {
+                snapshots
+                    .stat(req(api::StatSnapshotRequest {
+                        snapshotter: (*name).into(),
+                        key: "stat".into(),
+                    }))
+                    .await
+                    .map_err(message)?;
+            }
+            stats[i].push(CALLS as f64 / start.elapsed().as_secs_f64());
+            let start = Instant::now();
+            let answer = snapshots
+                .usage(req(api::UsageRequest {
+                    snapshotter: (*name).into(),
+                    key: "usage".into(),
+                }))
+                .await
+                .map_err(message)?
+                .into_inner();
+            usage[i].push(start.elapsed().as_secs_f64() * 1000.0);
+            if answer.inodes < 10_000 {
+                return Err(Error::Message(format!(
+                    "{name}: usage counted {} inodes of 10 000 files",
+                    answer.inodes
+                )));
+            }
+        }
+    }
+    for name in names {
+        for key in ["usage", "stat"] {
+            snapshots
+                .remove(req(api::RemoveSnapshotRequest {
+                    snapshotter: name.into(),
+                    key: key.into(),
+                }))
+                .await
+                .map_err(message)?;
+        }
+    }
+    client
+        .leases()
+        .delete(leases::DeleteRequest {
+            id: LEASE.into(),
+            sync: true,
+        })
+        .await
+        .map_err(message)?;
+    let medians = |v: [Vec<f64>; 2]| {
+        let [a, b] = v;
+        [median(a), median(b)]
+    };
+    Ok(ApiFigures {
+        cycles: medians(cycles),
+        stats: medians(stats),
+        usage: medians(usage),
+    })
+}
+
+/// Writes `count` small files into `dir`, 100 per folder.
+fn fill(dir: &Path, count: usize) -> Result<(), Error> {
+    for n in 0..count {
+        let sub = dir.join(format!("d{}", n / 100));
+        if n % 100 == 0 {
+            std::fs::create_dir_all(&sub).map_err(|e| Error::io(&sub, e))?;
+        }
+        let file = sub.join(format!("f{n}"));
+        std::fs::write(&file, b"x").map_err(|e| Error::io(&file, e))?;
+    }
+    Ok(())
+}
+
+/// Median milliseconds of `ctr images import` of a 20-layer image, per snapshotter.
+fn import_figure(containerd: &Containerd, runs: usize) -> Result<[f64; 2], Error> {
+    let layers: Vec<Vec<(String, Option<String>)>> = (0..19)
+        .map(|i| {
+            (0..50)
+                .map(|f| (format!("/layer{i}/file{f}"), Some(format!("{i}-{f}"))))
+                .collect()
+        })
+        .collect();
+    let image = ImageArchive::layered("docker.io/library/ctrd-bench-20:latest", &layers)
+        .map_err(message)?;
+    let archive = image.path();
+    let mut samples = [Vec::new(), Vec::new()];
+    let ctr = |args: &[&str]| -> Result<(), Error> {
+        let out = containerd
+            .ctr()
+            .map_err(message)?
+            .args(["--namespace", NAMESPACE])
+            .args(args)
+            .output()
+            .map_err(message)?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(Error::Message(format!(
+                "ctr {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    };
+    for round in 0..runs {
+        // Alternate who goes first.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let name = [OURS, BUILT_IN][i];
+            let start = Instant::now();
+            ctr(&[
+                "images",
+                "import",
+                "--snapshotter",
+                name,
+                &archive.to_string_lossy(),
+            ])?;
+            samples[i].push(start.elapsed().as_secs_f64() * 1000.0);
+            ctr(&["images", "rm", "--sync", image.name()])?;
+        }
+    }
+    let [a, b] = samples;
+    Ok([median(a), median(b)])
+}
+
+/// p99 in milliseconds of our metadata store's write transactions (create, commit, remove),
+/// durable as the snapshotter runs them, in a folder beside the build.
+fn store_p99(cycles: usize) -> Result<f64, Error> {
+    use ctrd_snapshots::{Kind, Labels, MetaStore, Usage};
+    let dir = tempfile::Builder::new()
+        .prefix("ctrd-bench-store-")
+        .tempdir_in(repo_root().join("target"))
+        .map_err(|e| Error::io(Path::new("target"), e))?;
+    let store = MetaStore::open(&dir.path().join("metadata.redb")).map_err(message)?;
+    let mut samples: Vec<Duration> = Vec::with_capacity(cycles * 3);
+    for n in 0..cycles {
+        let key = format!("k{n}");
+        let start = Instant::now();
+        let (snapshot, ()) = store
+            .create(Kind::Active, &key, None, Labels::new(), |_| Ok(()))
+            .map_err(message)?;
+        samples.push(start.elapsed());
+        let start = Instant::now();
+        store
+            .commit(
+                &key,
+                &format!("c{n}"),
+                snapshot.id,
+                None,
+                Labels::new(),
+                Usage::default(),
+            )
+            .map_err(message)?;
+        samples.push(start.elapsed());
+        let start = Instant::now();
+        store.remove(&format!("c{n}")).map_err(message)?;
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    let index = (samples.len() * 99 / 100).min(samples.len().saturating_sub(1));
+    Ok(samples
+        .get(index)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0))
+}
