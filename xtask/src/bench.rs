@@ -658,7 +658,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     )
     .map_err(|e| Error::io(&file, e))?;
     println!("\nbench: results written to {}", file.display());
-    crate::log_bench::run(opts.quick)?;
+    crate::log_bench::run(opts.quick || opts.runs <= 3)?;
     let mut missing = Vec::new();
     unmeasured(&results, "", &mut missing);
     missing.retain(|figure| !(opts.quick && figure.starts_with("stdout_mib_s")));
