@@ -134,3 +134,22 @@ fn cri_lines() {
         b"2006-01-02T15:04:05Z stdout F \xff\x00\"\t\n".to_vec()
     );
 }
+
+#[test]
+fn json_file_tag_goes_in_attrs_as_docker_writes_it() {
+    let mut out = Vec::new();
+    json_file::Encoder::with_tag(Some("web<1>\t\"a\"")).encode(
+        &Record {
+            stream: Stream::Stdout,
+            time: t(1),
+            bytes: b"x",
+            partial: false,
+        },
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "{\"log\":\"x\\n\",\"stream\":\"stdout\",\"attrs\":{\"tag\":\"web\\u003c1\\u003e\\t\\\"a\\\"\"},\
+         \"time\":\"2006-01-02T15:04:05.000000001Z\"}\n"
+    );
+}

@@ -192,7 +192,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         .map_err(|e| Error::Message(format!("bench: results as JSON: {e}")))?;
     std::fs::write(&file, json).map_err(|e| Error::io(&file, e))?;
     println!("\nbench: results written to {}", file.display());
-    log_driver::run(opts.quick)?;
+    log_driver::run(opts.quick || opts.runs <= 3)?;
     snapshotter::run(opts.runs, opts.daemon)?;
     let mut missing = results.unmeasured();
     missing.retain(|figure| !(opts.quick && figure.starts_with("stdout_mib_s")));

@@ -4,9 +4,11 @@
 //! ctr run --log-uri 'binary:///usr/local/bin/ctrd-log-driver?sink=json-file&path=/var/log/c1.log&max-size=10m&max-file=5' ...
 //! ```
 //!
-//! Options (URI query): `sink` (`json-file`, `cri`), `path`, `max-size`, `max-file`,
-//! `compress`, `mode` (`blocking`, `non-blocking`), `max-buffer-size`, `drain-timeout`,
-//! `ready` (`byte`, `close`). Errors go to stderr and the exit status is 1; under
+//! Options (URI query): `sink` (`json-file`, `cri`, `journald`, `syslog`); for the file sinks
+//! `path`, `max-size`, `max-file`, `compress` (and `tag` for json-file); for journald
+//! `journald-socket`, `name`, `tag`; for syslog `syslog-address`, `syslog-facility`,
+//! `syslog-format`, `tag`; for all `mode` (`blocking`, `non-blocking`), `max-buffer-size`,
+//! `drain-timeout`, `ready` (`byte`, `close`). Errors go to stderr and the exit status is 1; under
 //! `binary-v2://` a driver that fails before it is ready fails the container's start.
 
 use std::process::ExitCode;

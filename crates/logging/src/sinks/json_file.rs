@@ -28,9 +28,15 @@ pub struct JsonFile {
 impl JsonFile {
     /// Opens the file, creating it.
     pub fn open(options: FileOptions) -> Result<JsonFile, Error> {
+        JsonFile::with_tag(options, None)
+    }
+
+    /// Opens the file, adding Docker's `"attrs":{"tag":TAG}` to every line when `tag` is set
+    /// (option `tag`).
+    pub fn with_tag(options: FileOptions, tag: Option<&str>) -> Result<JsonFile, Error> {
         Ok(JsonFile {
             file: RotatingFile::open(options.path, options.rotation)?,
-            encoder: Encoder::default(),
+            encoder: Encoder::with_tag(tag),
             line: Vec::with_capacity(512),
         })
     }
@@ -52,9 +58,25 @@ impl Driver for JsonFile {
 #[derive(Debug, Default)]
 pub struct Encoder {
     time: TimeFormat,
+    /// `,"attrs":{...}` when a tag is set.
+    attrs: Vec<u8>,
 }
 
 impl Encoder {
+    /// An encoder adding `"attrs":{"tag":TAG}` (as Docker's `tag` option) when `tag` is set.
+    pub fn with_tag(tag: Option<&str>) -> Encoder {
+        let mut attrs = Vec::new();
+        if let Some(tag) = tag {
+            attrs.extend_from_slice(b",\"attrs\":{\"tag\":\"");
+            go_json_string(tag, &mut attrs);
+            attrs.extend_from_slice(b"\"}");
+        }
+        Encoder {
+            time: TimeFormat::new(),
+            attrs,
+        }
+    }
+
     /// Appends `record`'s line, with its final newline, to `out`.
     pub fn encode(&mut self, record: &Record<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"log\":\"");
@@ -64,13 +86,26 @@ impl Encoder {
         }
         out.extend_from_slice(b"\",\"stream\":\"");
         out.extend_from_slice(record.stream.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"time\":\"");
+        out.push(b'"');
+        out.extend_from_slice(&self.attrs);
+        out.extend_from_slice(b",\"time\":\"");
         self.time.append(record.time, out);
         out.extend_from_slice(b"\"}\n");
     }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A string as Go's `encoding/json` writes it (how Docker encodes `attrs`): like [`escape`],
+/// but `\t` has its short form.
+fn go_json_string(s: &str, out: &mut Vec<u8>) {
+    for part in s.split('\t').enumerate() {
+        if part.0 > 0 {
+            out.extend_from_slice(b"\\t");
+        }
+        escape(part.1.as_bytes(), out);
+    }
+}
 
 /// Whether an ASCII byte is written as it is.
 const fn plain(b: u8) -> bool {

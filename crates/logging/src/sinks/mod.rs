@@ -106,6 +106,12 @@ pub fn open(options: &mut Options, labels: &Labels) -> Result<Box<dyn Driver + S
             syslog::SyslogOptions::from_options(options)?,
             labels,
         )?),
-        _ => Box::new(JsonFile::open(FileOptions::from_options(options)?)?),
+        _ => {
+            let tag = options.string("tag");
+            Box::new(JsonFile::with_tag(
+                FileOptions::from_options(options)?,
+                tag.as_deref(),
+            )?)
+        }
     })
 }
