@@ -7,6 +7,7 @@
 //!   they left and removes the folder.
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
+//! - [`OurShim`] builds our runc shim and puts it where a [`Containerd`] finds it.
 //!
 //! Nothing here is mocked, so it needs root and the packages the set-up script installs; when
 //! they are missing, the error says which command to run instead of letting a test pass.
@@ -26,12 +27,14 @@ mod daemon;
 mod error;
 mod image;
 mod rootfs;
+mod shim;
 
 pub use bundle::Bundle;
 pub use daemon::{Containerd, Daemon};
 pub use error::Error;
 pub use image::ImageArchive;
 pub use rootfs::Rootfs;
+pub use shim::OurShim;
 
 use std::path::{Path, PathBuf};
 
