@@ -175,16 +175,18 @@ impl Client {
     /// Fails with [`Error::UnknownNamespace`] unless the namespace exists on the daemon.
     pub async fn require_namespace(&self) -> Result<(), Error> {
         let name = self.namespace().to_owned();
-        let request = services::namespaces::v1::GetNamespaceRequest { name: name.clone() };
-        match self
-            .unary("namespaces.Get", format!("namespace {name}"), async {
-                self.namespaces().get(request).await
+        let request = services::namespaces::v1::ListNamespacesRequest {
+            filter: String::new(),
+        };
+        let listed = self
+            .unary("namespaces.List", "of the daemon", async {
+                self.namespaces().list(request).await
             })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Err(Error::UnknownNamespace(name)),
-            Err(e) => Err(e),
+            .await?;
+        if listed.namespaces.iter().any(|n| n.name == name) {
+            Ok(())
+        } else {
+            Err(Error::UnknownNamespace(name))
         }
     }
 
