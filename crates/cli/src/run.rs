@@ -96,8 +96,13 @@ async fn attend(
     tty: bool,
     output: tokio::task::JoinHandle<()>,
 ) -> Result<i32, Error> {
+    // The terminal exists once the task is created: size it before the process can look.
+    let size = if tty { io::window_size() } else { None };
+    if let Some((w, h)) = size {
+        let _ = task.resize(w, h).await;
+    }
     task.start().await?;
-    if tty && let Some((w, h)) = io::window_size() {
+    if let Some((w, h)) = size {
         let _ = task.resize(w, h).await;
     }
     let forwarder = forward(client.clone(), task.id().to_owned(), None, tty);
