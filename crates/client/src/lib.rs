@@ -30,6 +30,28 @@
 //! # }
 //! ```
 //!
+//! Exec into a running container, on a terminal:
+//!
+//! ```no_run
+//! use ctrd_client::{Client, Stdio};
+//! use tokio::io::AsyncReadExt;
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let task = client.load_task("web").await?;
+//! let args = ["sh", "-c", "tty"].map(String::from);
+//! let (exec, mut io) = task.exec("look", &args, Stdio::terminal(false)).await?;
+//! let mut terminal = io.stdout.take().expect("a terminal pipe");
+//! exec.start().await?;
+//! exec.resize(120, 40).await?;
+//! let mut said = String::new();
+//! terminal.read_to_string(&mut said).await?;
+//! let exit = exec.wait().await?;
+//! exec.delete().await?;
+//! println!("{said:?} (exit status {})", exit.code);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Every service client of `ctrd-api` stays reachable (`client.tasks()`, `client.content()`, ...)
 //! for what the typed methods do not cover.
 
