@@ -57,8 +57,7 @@ impl From<content::Info> for ContentInfo {
 impl Client {
     /// Writes a blob of `size` bytes that must hash to `digest`, under the ingest reference
     /// `reference`, committing it with `labels`. A write cut short earlier under the same
-    /// reference resumes where containerd's copy ends. A blob already present is left as it
-    /// is. `progress` is told the bytes written so far.
+    /// reference resumes where containerd's copy ends. A blob already present gets the labels it lacks. `progress` is told the bytes written so far.
     ///
     /// A short source gives [`Error::SizeMismatch`], data with another digest
     /// [`Error::DigestMismatch`]; either way the partial ingest is aborted.
@@ -71,7 +70,16 @@ impl Client {
         source: BlobSource,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<(), Error> {
-        if self.content_info(digest).await?.is_some() {
+        if let Some(existing) = self.content_info(digest).await? {
+            // Present already (written by an earlier import, say): it still needs the labels
+            // that keep what it refers to.
+            let missing: HashMap<String, String> = labels
+                .into_iter()
+                .filter(|(k, v)| existing.labels.get(k) != Some(v))
+                .collect();
+            if !missing.is_empty() {
+                self.label_blob(digest, missing).await?;
+            }
             progress(size);
             return Ok(());
         }
