@@ -194,6 +194,31 @@ fn scenario(daemon: Daemon, shim: &OurShim, archive: &ImageArchive) {
     ctrd.ok(&["rm", "-f", "long"]);
     assert_eq!(ctrd.json(&["ps"]), Value::Array(vec![]));
 
+    // ctr runs what ctrd imported and unpacked (same chain ids, same labels).
+    let ctr = containerd
+        .ctr()
+        .expect("ctr")
+        .args([
+            "--namespace",
+            &ctrd.namespace,
+            "run",
+            "--rm",
+            IMAGE,
+            "by-ctr",
+            "sh",
+            "-c",
+            "echo from-ctr",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ctr run");
+    assert!(
+        ctr.status.success(),
+        "ctr run: {}",
+        String::from_utf8_lossy(&ctr.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ctr.stdout), "from-ctr\n");
+
     // Snapshots: the image's layer, committed.
     let snapshots = ctrd.json(&["snapshots", "ls"]);
     assert_eq!(snapshots[0]["kind"], "Committed", "{snapshots}");
