@@ -261,3 +261,41 @@ async fn bad_input_gives_one_error_and_leaves_nothing() {
             .unwrap_or_else(|_| panic!("containerd {} scenario took over 180 s", daemon.version()));
     }
 }
+
+#[tokio::test]
+async fn a_silent_socket_times_out() {
+    // Something listens but never speaks HTTP/2 (a hung daemon).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("silent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let options = ctrd_client::ConnectOptions {
+        connect_timeout: Duration::from_millis(300),
+        call_timeout: Some(Duration::from_millis(300)),
+    };
+    let started = std::time::Instant::now();
+    match Client::connect_with(&socket, options).await {
+        Err(err) => {
+            eprintln!("{err}");
+            assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+        }
+        Ok(client) => {
+            let err = client.server_version().await.expect_err("no answer");
+            eprintln!("{err}");
+            assert!(
+                matches!(
+                    err,
+                    Error::Timeout {
+                        call: "version.Version",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
