@@ -72,6 +72,17 @@ pub enum Command {
 /// `ctrd images ...`
 #[derive(Debug, Subcommand)]
 pub enum Images {
+    /// Pull an image from a registry over plain HTTP (`host:port/repository:tag`).
+    Pull {
+        /// Do not unpack the image into the snapshotter.
+        #[arg(long)]
+        no_unpack: bool,
+        /// The snapshotter to unpack into.
+        #[arg(long, default_value = "overlayfs")]
+        snapshotter: String,
+        /// The image reference.
+        reference: String,
+    },
     /// Import an image archive (OCI layout or `docker save`, as tar).
     Import {
         /// Do not unpack the images into the snapshotter.

@@ -10,6 +10,26 @@ use crate::table;
 /// Runs an images subcommand.
 pub async fn images(client: &Client, command: Images, json: bool) -> Result<i32, Error> {
     match command {
+        Images::Pull {
+            no_unpack,
+            snapshotter,
+            reference,
+        } => {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            let mut options = ImportOptions::default().progress(sender);
+            if !no_unpack {
+                options = options.unpack(&snapshotter);
+            }
+            let display = tokio::spawn(show_progress(receiver));
+            let pulled = client.pull(&reference, options).await;
+            let _ = display.await;
+            let image = pulled?;
+            if json {
+                table::json(&image);
+            } else {
+                println!("{} {}", image.name, image.digest);
+            }
+        }
         Images::Import {
             no_unpack,
             snapshotter,

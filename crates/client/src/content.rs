@@ -19,7 +19,6 @@ use crate::{Client, Error};
 const CHUNK: usize = 1 << 20;
 
 /// Where the bytes of a blob come from.
-#[derive(Debug, Clone)]
 pub enum BlobSource {
     /// Bytes in memory.
     Bytes(Vec<u8>),
@@ -31,6 +30,18 @@ pub enum BlobSource {
         /// Where the blob starts in it.
         offset: u64,
     },
+    /// A stream read from its start (a resumed write skips what containerd already holds).
+    Stream(Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+}
+
+impl std::fmt::Debug for BlobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobSource::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            BlobSource::File { path, offset } => write!(f, "File({}@{offset})", path.display()),
+            BlobSource::Stream(_) => f.write_str("Stream"),
+        }
+    }
 }
 
 /// A blob in the content store.
@@ -150,6 +161,20 @@ impl Client {
                         .await
                         .map_err(|e| Error::io(&path, e))?;
                     Box::new(file)
+                }
+                BlobSource::Stream(mut stream) => {
+                    let skipped =
+                        tokio::io::copy(&mut (&mut stream).take(offset), &mut tokio::io::sink())
+                            .await
+                            .map_err(|e| Error::io(format!("source of {feeder_digest}"), e))?;
+                    if skipped < offset {
+                        return Err(Error::SizeMismatch {
+                            digest: feeder_digest,
+                            expected: size,
+                            actual: skipped,
+                        });
+                    }
+                    stream
                 }
             };
             let mut written = offset;

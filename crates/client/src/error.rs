@@ -79,6 +79,14 @@ pub enum Error {
         /// The size found.
         actual: u64,
     },
+    /// A registry refused or failed a request.
+    #[error("pulling {reference}: {reason}")]
+    Registry {
+        /// The image reference.
+        reference: String,
+        /// What the registry answered.
+        reason: String,
+    },
     /// An image's manifest, index or config is unusable.
     #[error("image {image}: {reason}")]
     Image {

@@ -7,6 +7,7 @@
 //!   they left and removes the folder.
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
+//! - [`Registry`] runs a plain-HTTP registry on 127.0.0.1 and pushes test images into it.
 //! - [`OurShim`] builds our runc shim and puts it where a [`Containerd`] finds it.
 //!
 //! Nothing here is mocked, so it needs root and the packages the set-up script installs; when
@@ -26,6 +27,7 @@ pub mod cleanup;
 mod daemon;
 mod error;
 mod image;
+mod registry;
 mod rootfs;
 mod shim;
 
@@ -33,6 +35,7 @@ pub use bundle::Bundle;
 pub use daemon::{Containerd, Daemon};
 pub use error::Error;
 pub use image::ImageArchive;
+pub use registry::Registry;
 pub use rootfs::Rootfs;
 pub use shim::OurShim;
 

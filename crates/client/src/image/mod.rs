@@ -2,6 +2,7 @@
 
 mod archive;
 pub(crate) mod oci;
+mod pull;
 mod unpack;
 
 use std::collections::HashMap;
