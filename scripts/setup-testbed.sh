@@ -27,7 +27,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu rsyslogd:rsyslog; do
+for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu rsyslogd:rsyslog tmux:tmux docker-registry:docker-registry skopeo:skopeo; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

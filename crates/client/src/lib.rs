@@ -1,54 +1,146 @@
-//! A containerd client: the generated gRPC clients of `ctrd-api`, connected over containerd's
-//! unix socket, with the namespace every call needs.
+//! A containerd client that does the work: leases, content, image import and unpack,
+//! containers from OCI runtime specs, tasks with stdio, typed events. Errors name the call and
+//! the object that failed.
+//!
+//! Import an image archive, run a container from it and read what it prints:
 //!
 //! ```no_run
+//! use ctrd_client::{Client, ImportOptions, NewContainer, Stdio};
+//! use tokio::io::AsyncReadExt;
+//!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = ctrd_client::Client::connect("/run/containerd/containerd.sock")
+//! let client = Client::connect("/run/containerd/containerd.sock")
 //!     .await?
-//!     .with_namespace("default");
-//! let version = client.version().version(()).await?.into_inner();
-//! println!("containerd {}", version.version);
+//!     .try_with_namespace("example")?;
+//! let images = client.import("busybox.tar", ImportOptions::default()).await?;
+//! client.unpack(&images[0].name, "overlayfs").await?;
+//!
+//! let spec = NewContainer::new("hello", &images[0].name).args(["echo", "hello"]);
+//! client.create_container(spec).await?;
+//! let (task, mut io) = client.new_task("hello", Stdio::fifos(false)).await?;
+//! let mut stdout = io.stdout.take().expect("a stdout pipe");
+//! task.start().await?;
+//! let mut said = String::new();
+//! stdout.read_to_string(&mut said).await?;
+//! let exit = task.wait().await?;
+//! task.delete().await?;
+//! client.delete_container("hello").await?;
+//! println!("{said:?}, exit status {}", exit.code);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Exec into a running container, on a terminal:
+//!
+//! ```no_run
+//! use ctrd_client::{Client, Stdio};
+//! use tokio::io::AsyncReadExt;
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let task = client.load_task("web").await?;
+//! let args = ["sh", "-c", "tty"].map(String::from);
+//! let (exec, mut io) = task.exec("look", &args, Stdio::terminal(false)).await?;
+//! let mut terminal = io.stdout.take().expect("a terminal pipe");
+//! exec.start().await?;
+//! exec.resize(120, 40).await?;
+//! let mut said = String::new();
+//! terminal.read_to_string(&mut said).await?;
+//! let exit = exec.wait().await?;
+//! exec.delete().await?;
+//! println!("{said:?} (exit status {})", exit.code);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every service client of `ctrd-api` stays reachable (`client.tasks()`, `client.content()`, ...)
+//! for what the typed methods do not cover.
 
 mod connect;
+mod container;
+mod content;
 mod error;
+mod events;
+mod image;
+mod introspection;
+mod lease;
 mod namespace;
+mod snapshot;
+mod spec;
+mod stdio;
+mod task;
 
+pub use connect::ConnectOptions;
+pub use container::{Container, DEFAULT_RUNTIME, DEFAULT_SNAPSHOTTER, MountSpec, NewContainer};
+pub use content::{BlobSource, ContentInfo};
 pub use ctrd_api as api;
 pub use error::Error;
-pub use namespace::Namespace;
+pub use events::{Envelope, EventStream, TypedEvent};
+pub use image::{Image, ImportOptions, Platform, Progress};
+pub use introspection::{Plugin, Version};
+pub use lease::Lease;
+pub use namespace::{CallMetadata, Namespace};
+pub use snapshot::{SnapshotInfo, Usage};
+pub use stdio::{FIFO_ROOT, Io, Stdio};
+pub use task::{ExitStatus, Process, Task};
 
+use std::fmt::Display;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ctrd_api::containerd::services;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// The transport every service client of a [`Client`] runs over.
-pub type Transport = InterceptedService<Channel, Namespace>;
+pub type Transport = InterceptedService<Channel, CallMetadata>;
 
-/// A connection to containerd and the namespace its calls act in.
+/// A connection to containerd and the namespace (and lease) its calls act in.
 ///
 /// Cloning is cheap: clones share the connection.
 #[derive(Debug, Clone)]
 pub struct Client {
     channel: Channel,
-    namespace: Namespace,
+    metadata: CallMetadata,
     address: PathBuf,
+    call_timeout: Option<Duration>,
+}
+
+impl From<Channel> for Client {
+    /// A client over a channel made elsewhere (a custom transport), in namespace `default`
+    /// and with the default per-call timeout.
+    fn from(channel: Channel) -> Client {
+        Client {
+            channel,
+            metadata: CallMetadata {
+                namespace: Namespace::invalid("default"),
+                lease: None,
+            },
+            address: PathBuf::new(),
+            call_timeout: ConnectOptions::default().call_timeout,
+        }
+        .with_namespace("default")
+    }
 }
 
 impl Client {
-    /// Connects to containerd's gRPC socket. Calls use the namespace `default` until
-    /// [`with_namespace`](Client::with_namespace) sets another.
+    /// Connects to containerd's gRPC socket with the default timeouts. Calls use the namespace
+    /// `default` until [`with_namespace`](Client::with_namespace) sets another.
     pub async fn connect(address: impl AsRef<Path>) -> Result<Client, Error> {
+        Client::connect_with(address, ConnectOptions::default()).await
+    }
+
+    /// Connects to containerd's gRPC socket with `options`.
+    pub async fn connect_with(
+        address: impl AsRef<Path>,
+        options: ConnectOptions,
+    ) -> Result<Client, Error> {
         let address = address.as_ref().to_path_buf();
-        let channel = connect::unix_channel(&address).await?;
+        let channel = connect::unix_channel(&address, options.connect_timeout).await?;
         Ok(Client {
-            channel,
-            namespace: Namespace::new("default")?,
             address,
+            call_timeout: options.call_timeout,
+            ..Client::from(channel)
         })
     }
 
@@ -57,39 +149,111 @@ impl Client {
     /// An invalid name makes every call fail with `InvalidArgument`; use
     /// [`try_with_namespace`](Client::try_with_namespace) to check it up front.
     pub fn with_namespace(self, namespace: &str) -> Client {
-        match Namespace::new(namespace) {
-            Ok(namespace) => Client { namespace, ..self },
-            Err(_) => Client {
-                namespace: Namespace::invalid(namespace),
-                ..self
+        let namespace = Namespace::new(namespace).unwrap_or_else(|_| Namespace::invalid(namespace));
+        Client {
+            metadata: CallMetadata {
+                namespace,
+                ..self.metadata.clone()
             },
+            ..self
         }
     }
 
     /// The same connection, acting in namespace `namespace`, which must be a valid name.
     pub fn try_with_namespace(self, namespace: &str) -> Result<Client, Error> {
+        let namespace = Namespace::new(namespace)?;
         Ok(Client {
-            namespace: Namespace::new(namespace)?,
+            metadata: CallMetadata {
+                namespace,
+                ..self.metadata.clone()
+            },
             ..self
         })
     }
 
-    /// The namespace calls act in.
-    pub fn namespace(&self) -> &str {
-        self.namespace.as_str()
+    /// The same connection with another per-call timeout (`None`: wait forever).
+    pub fn with_call_timeout(self, timeout: Option<Duration>) -> Client {
+        Client {
+            call_timeout: timeout,
+            ..self
+        }
     }
 
-    /// The socket this client is connected to.
+    /// The namespace calls act in.
+    pub fn namespace(&self) -> &str {
+        self.metadata.namespace.as_str()
+    }
+
+    /// The socket this client is connected to (empty for clients made from a channel).
     pub fn address(&self) -> &Path {
         &self.address
     }
 
+    /// The lease calls are made in, if any.
+    pub fn lease_id(&self) -> Option<&str> {
+        self.metadata.lease.as_deref()
+    }
+
+    /// Fails with [`Error::UnknownNamespace`] unless the namespace exists on the daemon.
+    pub async fn require_namespace(&self) -> Result<(), Error> {
+        let name = self.namespace().to_owned();
+        let request = services::namespaces::v1::ListNamespacesRequest {
+            filter: String::new(),
+        };
+        let listed = self
+            .unary("namespaces.List", "of the daemon", async {
+                self.namespaces().list(request).await
+            })
+            .await?;
+        if listed.namespaces.iter().any(|n| n.name == name) {
+            Ok(())
+        } else {
+            Err(Error::UnknownNamespace(name))
+        }
+    }
+
     fn transport(&self) -> Transport {
-        InterceptedService::new(self.channel.clone(), self.namespace.clone())
+        InterceptedService::new(self.channel.clone(), self.metadata.clone())
+    }
+
+    /// The same connection, with every call made inside lease `id`.
+    pub(crate) fn in_lease(&self, id: Option<String>) -> Client {
+        Client {
+            metadata: CallMetadata {
+                lease: id,
+                ..self.metadata.clone()
+            },
+            ..self.clone()
+        }
+    }
+
+    /// Runs a unary call under the per-call timeout, naming `call` and `object` in its error.
+    pub(crate) async fn unary<T>(
+        &self,
+        call: &'static str,
+        object: impl Display,
+        future: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, Error> {
+        let result = match self.call_timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, future).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        call,
+                        object: object.to_string(),
+                        timeout,
+                    });
+                }
+            },
+            None => future.await,
+        };
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| Error::call(call, object.to_string(), status))
     }
 }
 
-/// Accessors for each service, all sharing the connection and namespace.
+/// Accessors for each service, all sharing the connection, namespace and lease.
 macro_rules! services {
     ($($(#[$doc:meta])* $name:ident => $client:ty;)*) => {
         impl Client {
@@ -97,6 +261,7 @@ macro_rules! services {
                 $(#[$doc])*
                 pub fn $name(&self) -> $client {
                     <$client>::new(self.transport())
+                        .max_decoding_message_size(64 << 20)
                 }
             )*
         }

@@ -1,4 +1,4 @@
-//! The containerd namespace, sent with every call.
+//! The containerd namespace and lease, sent with every call.
 
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
@@ -8,7 +8,10 @@ use crate::Error;
 /// The metadata key containerd reads the namespace from.
 pub const HEADER: &str = "containerd-namespace";
 
-/// A namespace name, validated as containerd validates it, attached to each request.
+/// The metadata key containerd reads the lease from.
+pub const LEASE_HEADER: &str = "containerd-lease";
+
+/// A namespace name, validated as containerd validates it.
 #[derive(Debug, Clone)]
 pub struct Namespace {
     name: String,
@@ -50,20 +53,32 @@ impl Namespace {
     }
 }
 
-impl Interceptor for Namespace {
+/// What every request carries: the namespace and, inside a lease, the lease id.
+#[derive(Debug, Clone)]
+pub struct CallMetadata {
+    pub(crate) namespace: Namespace,
+    pub(crate) lease: Option<String>,
+}
+
+impl Interceptor for CallMetadata {
     fn call(
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        if !self.valid {
+        if !self.namespace.valid {
             return Err(tonic::Status::invalid_argument(format!(
                 "invalid namespace {:?}",
-                self.name
+                self.namespace.name
             )));
         }
-        let value = MetadataValue::try_from(self.name.as_str())
+        let value = MetadataValue::try_from(self.namespace.name.as_str())
             .map_err(|_| tonic::Status::invalid_argument("namespace is not valid metadata"))?;
         request.metadata_mut().insert(HEADER, value);
+        if let Some(lease) = &self.lease {
+            let value = MetadataValue::try_from(lease.as_str())
+                .map_err(|_| tonic::Status::invalid_argument("lease id is not valid metadata"))?;
+            request.metadata_mut().insert(LEASE_HEADER, value);
+        }
         Ok(request)
     }
 }

@@ -1,48 +1,64 @@
-//! The main job: a real container under a private containerd, through our runc shim.
+//! The main job: a real container under a private containerd, through our runc shim, driven
+//! by our client.
 //!
 //! `cargo xtask demo` builds the shim, installs the test bed and runs this with
 //! `CTRD_RUNC_SHIM` naming the shim binary. For each containerd (1.6 and 2.1 by default), it
-//! imports a busybox image built offline, runs a container from it with `ctr`, and shows which
-//! shim served it.
+//! imports a busybox image built offline with `ctrd-client`, runs a container from it, execs
+//! into it, shows which shim served it, and removes everything again.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use ctrd_client::{Client, ImportOptions, NewContainer, Stdio};
 use ctrd_testbed::{Containerd, Daemon, ImageArchive};
+use tokio::io::AsyncReadExt;
 
-fn run(daemon: Daemon, shim_dir: &Path, image: &ImageArchive) -> Result<(), String> {
+async fn run(daemon: Daemon, shim_dir: &Path, image: &ImageArchive) -> Result<(), String> {
     let containerd = Containerd::start_with_path(daemon, &[shim_dir]).map_err(|e| e.to_string())?;
-    let ctr = |args: &[&str]| -> Result<String, String> {
-        let out = containerd
-            .ctr()
-            .map_err(|e| e.to_string())?
-            .args(["--namespace", "demo"])
-            .args(args)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "ctr {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    };
     println!("containerd at {}", containerd.grpc_address().display());
-    ctr(&["images", "import", &image.path().display().to_string()])?;
-    ctr(&["run", "-d", image.name(), "demo-1", "/bin/sleep", "30"])?;
-    let said = ctr(&[
-        "tasks",
-        "exec",
-        "--exec-id",
-        "hello",
-        "demo-1",
+    let client = Client::connect(containerd.grpc_address())
+        .await
+        .map_err(|e| e.to_string())?
+        .try_with_namespace("demo")
+        .map_err(|e| e.to_string())?;
+    let version = client.server_version().await.map_err(|e| e.to_string())?;
+    println!("containerd says it is {}", version.version);
+
+    let err = |e: ctrd_client::Error| e.to_string();
+    let images = client
+        .import(image.path(), ImportOptions::default().unpack("overlayfs"))
+        .await
+        .map_err(err)?;
+    println!("imported {} ({})", images[0].name, images[0].digest);
+
+    client
+        .create_container(NewContainer::new("demo-1", image.name()).args(["sleep", "30"]))
+        .await
+        .map_err(err)?;
+    let (task, _io) = client.new_task("demo-1", Stdio::Null).await.map_err(err)?;
+    task.start().await.map_err(err)?;
+
+    let command = [
         "/bin/sh",
         "-c",
         "echo hello from the container, where I am pid $$",
-    ])?;
+    ]
+    .map(str::to_owned);
+    let (exec, mut io) = task
+        .exec("hello", &command, Stdio::fifos(false))
+        .await
+        .map_err(err)?;
+    let mut stdout = io.stdout.take().ok_or("no stdout pipe")?;
+    exec.start().await.map_err(err)?;
+    let mut said = String::new();
+    stdout
+        .read_to_string(&mut said)
+        .await
+        .map_err(|e| e.to_string())?;
+    exec.wait().await.map_err(err)?;
+    exec.delete().await.map_err(err)?;
     print!("container says: {said}");
+
     let address = containerd.grpc_address().display().to_string();
     let shim = std::fs::read_dir("/proc")
         .map_err(|e| e.to_string())?
@@ -58,18 +74,17 @@ fn run(daemon: Daemon, shim_dir: &Path, image: &ImageArchive) -> Result<(), Stri
         "served by: {}",
         shim.map_or("?".to_owned(), |p| p.display().to_string())
     );
-    ctr(&["tasks", "kill", "-s", "SIGKILL", "demo-1"])?;
-    for _ in 0..100 {
-        if ctr(&["tasks", "delete", "demo-1"]).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    ctr(&["containers", "rm", "demo-1"])?;
+
+    task.kill(9, false).await.map_err(err)?;
+    let exit = task.wait().await.map_err(err)?;
+    println!("container ended with status {}", exit.code);
+    task.delete().await.map_err(err)?;
+    client.delete_container("demo-1").await.map_err(err)?;
+    client.remove_image(image.name()).await.map_err(err)?;
     Ok(())
 }
 
-fn demo(shim: &Path) -> Result<(), String> {
+async fn demo(shim: &Path) -> Result<(), String> {
     let dir = tempfile::Builder::new()
         .prefix("ctrd-demo-")
         .tempdir()
@@ -81,7 +96,7 @@ fn demo(shim: &Path) -> Result<(), String> {
         ImageArchive::busybox("docker.io/library/ctrd-demo:latest").map_err(|e| e.to_string())?;
     for daemon in Daemon::selected() {
         println!("--- containerd {} ---", daemon.version());
-        run(daemon, dir.path(), &image)?;
+        run(daemon, dir.path(), &image).await?;
     }
     Ok(())
 }
@@ -93,7 +108,17 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
-    match demo(Path::new(&shim)) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(demo(Path::new(&shim))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo: {e}");

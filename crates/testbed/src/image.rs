@@ -1,4 +1,4 @@
-//! OCI image archives built offline from the busybox rootfs, for `ctr image import`.
+//! Image archives (OCI layout and `docker save`) built offline from the busybox rootfs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,6 +115,47 @@ impl ImageArchive {
         })
     }
 
+    /// The same busybox image as a `docker save` archive (`manifest.json`, a config and one
+    /// `layer.tar`), named `name`.
+    pub fn busybox_docker(name: &str) -> Result<ImageArchive, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("ctrd-image-")
+            .tempdir_in("/tmp")
+            .map_err(|e| Error::io("/tmp", e))?;
+        let content = dir.path().join("content");
+        let rootfs = Rootfs::busybox()?;
+        let layer_path = dir.path().join("layer.tar");
+        tar(rootfs.path(), &layer_path)?;
+        let layer = std::fs::read(&layer_path).map_err(|e| Error::io(&layer_path, e))?;
+        let layer_digest = hex(&layer);
+        let layer_dir = content.join(&layer_digest);
+        std::fs::create_dir_all(&layer_dir).map_err(|e| Error::io(&layer_dir, e))?;
+        write(&layer_dir.join("layer.tar"), &layer)?;
+        let config = serde_json::json!({
+            "architecture": oci_arch(),
+            "os": "linux",
+            "config": { "Cmd": ["/bin/sh"], "Env": ["PATH=/bin"] },
+            "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{layer_digest}")] },
+        })
+        .to_string();
+        let config_name = format!("{}.json", hex(config.as_bytes()));
+        write(&content.join(&config_name), config.as_bytes())?;
+        let manifest = serde_json::json!([{
+            "Config": config_name,
+            "RepoTags": [name],
+            "Layers": [format!("{layer_digest}/layer.tar")],
+        }]);
+        write(
+            &content.join("manifest.json"),
+            manifest.to_string().as_bytes(),
+        )?;
+        tar(&content, &dir.path().join("image.tar"))?;
+        Ok(ImageArchive {
+            dir,
+            name: name.to_owned(),
+        })
+    }
+
     /// The archive file.
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("image.tar")
@@ -148,12 +189,17 @@ fn write(path: &Path, data: &[u8]) -> Result<(), Error> {
     std::fs::write(path, data).map_err(|e| Error::io(path, e))
 }
 
-/// Stores `data` as a content-addressed blob; its digest and size.
-fn blob(blobs: &Path, data: &[u8]) -> Result<(String, usize), Error> {
-    let hex: String = Sha256::digest(data)
+/// The sha256 of `data` in hex.
+fn hex(data: &[u8]) -> String {
+    Sha256::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
+        .collect()
+}
+
+/// Stores `data` as a content-addressed blob; its digest and size.
+fn blob(blobs: &Path, data: &[u8]) -> Result<(String, usize), Error> {
+    let hex = hex(data);
     write(&blobs.join(&hex), data)?;
     Ok((format!("sha256:{hex}"), data.len()))
 }

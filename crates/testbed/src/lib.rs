@@ -12,6 +12,8 @@
 //! - [`Rsyslog`] runs a private rsyslogd on loopback (the syslog sink's tests).
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
+//! - [`Registry`] runs a plain-HTTP registry on 127.0.0.1 and pushes test images into it.
+//! - [`OurShim`] builds our runc shim and puts it where a [`Containerd`] finds it.
 //!
 //! Nothing here is mocked, so it needs root and the packages the set-up script installs; when
 //! they are missing, the error says which command to run instead of letting a test pass.
@@ -31,8 +33,10 @@ pub mod cleanup;
 mod daemon;
 mod error;
 mod image;
+mod registry;
 mod rootfs;
 mod rsyslog;
+mod shim;
 mod snapshotter;
 
 pub use bundle::Bundle;
@@ -40,8 +44,10 @@ pub use cargo::workspace_bin;
 pub use daemon::{Containerd, Daemon, DaemonOptions, ProxyPlugin};
 pub use error::Error;
 pub use image::ImageArchive;
+pub use registry::Registry;
 pub use rootfs::Rootfs;
 pub use rsyslog::Rsyslog;
+pub use shim::OurShim;
 pub use snapshotter::SnapshotterProcess;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,202 @@
+//! Task stdio: FIFOs the client makes (and removes), log files, logging binaries, or nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use nix::sys::stat::Mode;
+use tokio::net::unix::pipe;
+
+use crate::Error;
+
+/// Where the client makes its FIFOs: one folder per process, removed with the process.
+pub const FIFO_ROOT: &str = "/run/ctrd-client/fifo";
+
+/// Where a process's stdio goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdio {
+    /// No stdio: `/dev/null` for all three.
+    Null,
+    /// FIFOs made by the client, handed back as pipes in [`Io`].
+    Fifos {
+        /// Whether the process gets a stdin pipe.
+        stdin: bool,
+        /// Whether the process runs on a terminal (one output pipe, no stderr).
+        terminal: bool,
+    },
+    /// stdout and stderr appended to a file on the host (`file://`).
+    File(PathBuf),
+    /// stdout and stderr handed to a logging binary (`binary://`), with `key=value` arguments.
+    Binary {
+        /// The program.
+        path: PathBuf,
+        /// Its arguments, as query pairs.
+        args: Vec<(String, String)>,
+    },
+}
+
+impl Stdio {
+    /// FIFOs for stdout and stderr, and stdin if `stdin`.
+    pub fn fifos(stdin: bool) -> Stdio {
+        Stdio::Fifos {
+            stdin,
+            terminal: false,
+        }
+    }
+
+    /// A terminal: one FIFO for its output, one for input if `stdin`.
+    pub fn terminal(stdin: bool) -> Stdio {
+        Stdio::Fifos {
+            stdin,
+            terminal: true,
+        }
+    }
+
+    /// Parses a log URI (`file:///path`, `binary:///path?k=v`), or a plain absolute path.
+    pub fn from_log_uri(uri: &str) -> Result<Stdio, String> {
+        if let Some(path) = uri.strip_prefix("file://") {
+            Ok(Stdio::File(PathBuf::from(path)))
+        } else if let Some(rest) = uri.strip_prefix("binary://") {
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let args = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect();
+            Ok(Stdio::Binary {
+                path: PathBuf::from(path),
+                args,
+            })
+        } else if uri.starts_with('/') {
+            Ok(Stdio::File(PathBuf::from(uri)))
+        } else {
+            Err(format!(
+                "log URI {uri:?}: use file:///path or binary:///path"
+            ))
+        }
+    }
+
+    /// Whether the process runs on a terminal.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Stdio::Fifos { terminal: true, .. })
+    }
+}
+
+/// The client's ends of a process's FIFOs.
+#[derive(Debug, Default)]
+pub struct Io {
+    /// Write here to feed stdin; drop it (and call `close_stdin`) to send end of file.
+    pub stdin: Option<pipe::Sender>,
+    /// The process's stdout (or its terminal's output).
+    pub stdout: Option<pipe::Receiver>,
+    /// The process's stderr (none on a terminal).
+    pub stderr: Option<pipe::Receiver>,
+}
+
+/// The paths containerd is given, and the FIFO folder to remove afterwards.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+    pub fifos: Option<FifoDir>,
+    pub io: Io,
+}
+
+/// A folder of FIFOs, removed when dropped.
+#[derive(Debug)]
+pub(crate) struct FifoDir {
+    path: PathBuf,
+}
+
+impl Drop for FifoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn fifo(dir: &Path, name: &str) -> Result<PathBuf, Error> {
+    let path = dir.join(name);
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))
+        .map_err(|e| Error::io(&path, std::io::Error::from(e)))?;
+    Ok(path)
+}
+
+/// Makes what `stdio` needs for process `id` in `namespace`.
+pub(crate) fn prepare(namespace: &str, id: &str, stdio: &Stdio) -> Result<Prepared, Error> {
+    let mut prepared = Prepared {
+        stdin: String::new(),
+        stdout: String::new(),
+        stderr: String::new(),
+        terminal: stdio.is_terminal(),
+        fifos: None,
+        io: Io::default(),
+    };
+    match stdio {
+        Stdio::Null => {}
+        Stdio::File(path) => {
+            if !path.is_absolute() {
+                return Err(Error::Stdio {
+                    id: id.to_owned(),
+                    reason: format!("log file {} must be an absolute path", path.display()),
+                });
+            }
+            let uri = format!("file://{}", path.display());
+            prepared.stdout = uri.clone();
+            prepared.stderr = uri;
+        }
+        Stdio::Binary { path, args } => {
+            let query: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut uri = format!("binary://{}", path.display());
+            if !query.is_empty() {
+                uri.push('?');
+                uri.push_str(&query.join("&"));
+            }
+            prepared.stdout = uri.clone();
+            prepared.stderr = uri;
+        }
+        Stdio::Fifos { stdin, terminal } => {
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            let dir = Path::new(FIFO_ROOT).join(format!("{namespace}-{id}-{nanos}"));
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let guard = FifoDir { path: dir.clone() };
+            // Readers open without waiting for a writer; the shim connects its writers when
+            // it creates the process, before anyone reads.
+            let stdout = fifo(&dir, "stdout")?;
+            prepared.io.stdout = Some(
+                pipe::OpenOptions::new()
+                    .open_receiver(&stdout)
+                    .map_err(|e| Error::io(&stdout, e))?,
+            );
+            prepared.stdout = stdout.display().to_string();
+            if !terminal {
+                let stderr = fifo(&dir, "stderr")?;
+                prepared.io.stderr = Some(
+                    pipe::OpenOptions::new()
+                        .open_receiver(&stderr)
+                        .map_err(|e| Error::io(&stderr, e))?,
+                );
+                prepared.stderr = stderr.display().to_string();
+            }
+            if *stdin {
+                let path = fifo(&dir, "stdin")?;
+                // Read-write, so opening does not wait for the shim's reader.
+                prepared.io.stdin = Some(
+                    pipe::OpenOptions::new()
+                        .read_write(true)
+                        .open_sender(&path)
+                        .map_err(|e| Error::io(&path, e))?,
+                );
+                prepared.stdin = path.display().to_string();
+            }
+            prepared.fifos = Some(guard);
+        }
+    }
+    Ok(prepared)
+}

@@ -1,0 +1,68 @@
+//! Our runc shim, built from this workspace, on a folder containerd can be given as its PATH.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{Error, repo_root};
+
+/// A folder holding `containerd-shim-runc-v2` as a link to our shim, removed when dropped.
+///
+/// Give [`path`](OurShim::path) to [`Containerd::start_with_path`](crate::Containerd::start_with_path)
+/// and containerd runs our shim for `io.containerd.runc.v2`.
+#[derive(Debug)]
+pub struct OurShim {
+    dir: tempfile::TempDir,
+    binary: PathBuf,
+}
+
+impl OurShim {
+    /// Builds our shim (debug profile; a no-op when it is up to date) with the `cargo` that
+    /// runs the tests, and links it into a fresh folder. `CTRD_RUNC_SHIM` names a binary to
+    /// use instead.
+    pub fn build() -> Result<OurShim, Error> {
+        let binary = match std::env::var_os("CTRD_RUNC_SHIM") {
+            Some(path) => PathBuf::from(path),
+            None => {
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let status = Command::new(&cargo)
+                    .current_dir(repo_root())
+                    .args(["build", "--quiet", "-p", "ctrd-runc-shim", "--bin"])
+                    .arg("containerd-shim-runc-v2")
+                    .status()
+                    .map_err(|e| Error::io("cargo", e))?;
+                if !status.success() {
+                    return Err(Error::io(
+                        "cargo build -p ctrd-runc-shim",
+                        std::io::Error::other(format!("failed ({status})")),
+                    ));
+                }
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| repo_root().join("target"), PathBuf::from);
+                target.join("debug/containerd-shim-runc-v2")
+            }
+        };
+        if !binary.is_file() {
+            return Err(Error::Missing {
+                what: "our runc shim".into(),
+                path: binary,
+            });
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ctrd-ourshim-")
+            .tempdir_in("/tmp")
+            .map_err(|e| Error::io("/tmp", e))?;
+        let link = dir.path().join("containerd-shim-runc-v2");
+        std::os::unix::fs::symlink(&binary, &link).map_err(|e| Error::io(&link, e))?;
+        Ok(OurShim { dir, binary })
+    }
+
+    /// The folder to put first on containerd's `PATH`.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The shim binary.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+}
