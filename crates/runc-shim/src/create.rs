@@ -3,13 +3,12 @@
 //!
 //! Everything a failed `Create` made is released by ownership: the root filesystem by its
 //! [`Rootfs`] guard, stdio by its handles, the console socket by its own drop, and the runc
-//! container by the one explicit `runc delete`. Blocking steps (mounting, reading the spec,
-//! waiting for the terminal) run on the blocking pool, never on the serving thread.
+//! container by the one explicit `runc delete`. Blocking steps (mounting, waiting for the
+//! terminal) run on the blocking pool, never on the serving thread.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use ctrd_api::containerd::runc::v1::Options;
 use ctrd_api::containerd::task::v2::CreateTaskRequest;
 use ctrd_runc::{AsyncRunc, ConsoleSocket, CreateOptions, CriuOptions, RestoreOptions};
 use ctrd_shim::{Pid, ServeContext};
@@ -22,61 +21,28 @@ use crate::process::{Process, State};
 use crate::rootfs::Rootfs;
 use crate::stdio::{self, Stdio};
 
-/// What `Create` needs from the disk, read and mounted off the serving thread.
-struct Prepared {
-    options: Options,
-    shared_pid_ns: bool,
-    rootfs: Rootfs,
-}
-
-/// Saves the options (for the `delete` action), reads the spec, mounts the rootfs.
-fn prepare(req: &CreateTaskRequest, bundle: &Path) -> Result<Prepared, Error> {
-    let options = options::decode(req.options.as_ref());
-    options::save(&options, bundle).map_err(|cause| Error::Io {
-        id: req.id.clone(),
-        context: "saving the runc options in the bundle",
-        cause,
-    })?;
-    let shared_pid_ns = !has_pid_namespace(bundle);
-    let rootfs = Rootfs::mount(&req.rootfs, bundle).map_err(|reason| Error::Mount {
-        id: req.id.clone(),
-        reason,
-    })?;
-    Ok(Prepared {
-        options,
-        shared_pid_ns,
-        rootfs,
-    })
-}
-
 /// Makes the container `req` asks for: created by runc (its init's pid known), or, for a
 /// checkpoint, defined and waiting for `Start` to restore it.
 pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Container, Error> {
     ctrd_runc::validate_id(&req.id).map_err(|e| Error::invalid("container id", e))?;
     let bundle = PathBuf::from(&req.bundle);
-    let prepared = {
-        let (request, bundle) = (req.clone(), bundle.clone());
-        tokio::task::spawn_blocking(move || prepare(&request, &bundle))
-            .await
-            .map_err(|e| Error::Io {
-                id: req.id.clone(),
-                context: "preparing the bundle",
-                cause: std::io::Error::other(e),
-            })??
-    };
-    let runc = options::runc(
-        &prepared.options,
-        &ctx.namespace,
-        &bundle,
-        Some(&ctx.reaper),
-    );
+    // Two small files in the bundle, read and written in place: a hop to the blocking pool
+    // would cost more than they do.
+    let opts = options::decode(req.options.as_ref());
+    options::save(&opts, &bundle).map_err(|cause| Error::Io {
+        id: req.id.clone(),
+        context: "saving the runc options in the bundle",
+        cause,
+    })?;
+    let shared_pid_ns = !has_pid_namespace(&bundle);
+    let rootfs = mount_rootfs(&req, &bundle).await?;
+    let runc = options::runc(&opts, &ctx.namespace, &bundle, Some(&ctx.reaper));
     let stdio = Stdio {
         stdin: req.stdin.clone(),
         stdout: req.stdout.clone(),
         stderr: req.stderr.clone(),
         terminal: req.terminal,
     };
-    let opts = &prepared.options;
     let owner = (opts.io_uid != 0 || opts.io_gid != 0).then_some((opts.io_uid, opts.io_gid));
     let driver = stdio::LogDriverContext {
         id: &req.id,
@@ -95,11 +61,11 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
     let mut container = Container {
         id: req.id.clone(),
         bundle,
-        rootfs: Some(prepared.rootfs),
+        rootfs: Some(rootfs),
         runc,
         init,
         execs: HashMap::new(),
-        shared_pid_ns: prepared.shared_pid_ns,
+        shared_pid_ns,
         init_exit: None,
         restore: None,
     };
@@ -109,7 +75,7 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
             image_path: PathBuf::from(&req.checkpoint),
             io,
             console_socket,
-            options: prepared.options,
+            options: opts,
         });
         return Ok(container);
     }
@@ -122,8 +88,8 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
                 io: Some(io),
                 console_socket: console_socket.as_ref().map(|s| s.path().to_owned()),
                 pid_file: Some(container.bundle.join("init.pid")),
-                no_pivot: prepared.options.no_pivot_root,
-                no_new_keyring: prepared.options.no_new_keyring,
+                no_pivot: opts.no_pivot_root,
+                no_new_keyring: opts.no_new_keyring,
                 ..Default::default()
             },
         )
@@ -136,6 +102,28 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
         return Err(e);
     }
     Ok(container)
+}
+
+/// Mounts the rootfs `req` names on the blocking pool (mounting an overlay of many layers can
+/// take a while); nothing to do, and no hop, when the bundle brings its own root.
+async fn mount_rootfs(req: &CreateTaskRequest, bundle: &Path) -> Result<Rootfs, Error> {
+    let mounts = req.rootfs.clone();
+    let mounted = if mounts.is_empty() {
+        Rootfs::mount(&mounts, bundle)
+    } else {
+        let bundle = bundle.to_owned();
+        tokio::task::spawn_blocking(move || Rootfs::mount(&mounts, &bundle))
+            .await
+            .map_err(|e| Error::Io {
+                id: req.id.clone(),
+                context: "mounting the root filesystem",
+                cause: std::io::Error::other(e),
+            })?
+    };
+    mounted.map_err(|reason| Error::Mount {
+        id: req.id.clone(),
+        reason,
+    })
 }
 
 /// Records the pid runc gave the init process and attaches its terminal.

@@ -16,8 +16,8 @@ pub struct Rootfs {
 
 impl Rootfs {
     /// Mounts `mounts` on `BUNDLE/rootfs`, or nothing when there are none (the bundle
-    /// brings its own root). Blocking: call it off the serving thread. On failure nothing is
-    /// left mounted.
+    /// brings its own root). Blocking when there are mounts: then call it off the serving
+    /// thread. On failure nothing is left mounted.
     pub fn mount(mounts: &[Mount], bundle: &Path) -> Result<Rootfs, String> {
         if mounts.is_empty() {
             return Ok(Rootfs { dir: None });
