@@ -131,11 +131,7 @@ fn ctr_snapshots_commands() {
 
 #[test]
 fn layered_image_runs_on_our_snapshotter_with_our_shim() {
-    let shim =
-        ctrd_testbed::workspace_binary("containerd-shim-runc-v2").unwrap_or_else(|e| panic!("{e}"));
-    let shim_dir = tempfile::tempdir().expect("shim folder");
-    std::os::unix::fs::symlink(&shim, shim_dir.path().join("containerd-shim-runc-v2"))
-        .expect("link our shim");
+    let shim = ctrd_testbed::OurShim::build().unwrap_or_else(|e| panic!("{e}"));
     let change = |path: &str, content: Option<&str>| (path.to_owned(), content.map(str::to_owned));
     let image = ImageArchive::layered(
         "docker.io/library/ctrd-layered:latest",
@@ -147,7 +143,7 @@ fn layered_image_runs_on_our_snapshotter_with_our_shim() {
     )
     .expect("build the image");
     for daemon in Daemon::selected() {
-        let proxied = Proxied::start(daemon, &[shim_dir.path()]);
+        let proxied = Proxied::start(daemon, &[shim.path()]);
         let archive = image.path();
         let archive = archive.to_string_lossy();
         ok(
@@ -194,18 +190,14 @@ fn layered_image_runs_on_our_snapshotter_with_our_shim() {
 
 #[test]
 fn image_of_128_layers_runs_with_our_shim_on_both_snapshotters() {
-    let shim =
-        ctrd_testbed::workspace_binary("containerd-shim-runc-v2").unwrap_or_else(|e| panic!("{e}"));
-    let shim_dir = tempfile::tempdir().expect("shim folder");
-    std::os::unix::fs::symlink(&shim, shim_dir.path().join("containerd-shim-runc-v2"))
-        .expect("link our shim");
+    let shim = ctrd_testbed::OurShim::build().unwrap_or_else(|e| panic!("{e}"));
     let layers: Vec<Vec<(String, Option<String>)>> = (0..127)
         .map(|i| vec![(format!("/layers/{i}"), Some(format!("{i}\n")))])
         .collect();
     let image = ImageArchive::layered("docker.io/library/ctrd-deep:latest", &layers)
         .expect("build the image");
     for daemon in Daemon::selected() {
-        let proxied = Proxied::start(daemon, &[shim_dir.path()]);
+        let proxied = Proxied::start(daemon, &[shim.path()]);
         for snapshotter in [PROXY_NAME, "overlayfs"] {
             let archive = image.path();
             ok(

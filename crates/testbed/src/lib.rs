@@ -60,33 +60,6 @@ pub fn runc_root(namespace: &str) -> std::path::PathBuf {
     std::path::Path::new("/run/containerd/runc").join(namespace)
 }
 
-/// A binary Cargo built for this workspace (`cargo test --workspace` builds them all before
-/// running tests): `$CTRD_BIN_<NAME>` if set (upper case, `-` as `_`), else the file beside
-/// the running test's target folder.
-pub fn workspace_binary(name: &str) -> Result<PathBuf, Error> {
-    let var = format!("CTRD_BIN_{}", name.to_uppercase().replace('-', "_"));
-    let path = match std::env::var_os(&var) {
-        Some(path) => PathBuf::from(path),
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|exe| {
-                // target/PROFILE/deps/TEST → target/PROFILE/NAME
-                exe.parent()
-                    .and_then(Path::parent)
-                    .map(|profile| profile.join(name))
-            })
-            .unwrap_or_else(|| PathBuf::from(name)),
-    };
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Error::Missing {
-            what: format!("{name} (build it with `cargo build --workspace --bins`, or set {var})"),
-            path,
-        })
-    }
-}
-
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,9 +1,8 @@
 //! Our runc shim, built from this workspace, on a folder containerd can be given as its PATH.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::{Error, repo_root};
+use crate::Error;
 
 /// A folder holding `containerd-shim-runc-v2` as a link to our shim, removed when dropped.
 ///
@@ -16,30 +15,13 @@ pub struct OurShim {
 }
 
 impl OurShim {
-    /// Builds our shim (debug profile; a no-op when it is up to date) with the `cargo` that
-    /// runs the tests, and links it into a fresh folder. `CTRD_RUNC_SHIM` names a binary to
-    /// use instead.
+    /// Builds our shim with the running test's profile and target folder (a no-op when it is
+    /// up to date, see [`workspace_bin`](crate::workspace_bin)) and links it into a fresh
+    /// folder. `CTRD_RUNC_SHIM` names a binary to use instead.
     pub fn build() -> Result<OurShim, Error> {
         let binary = match std::env::var_os("CTRD_RUNC_SHIM") {
             Some(path) => PathBuf::from(path),
-            None => {
-                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-                let status = Command::new(&cargo)
-                    .current_dir(repo_root())
-                    .args(["build", "--quiet", "-p", "ctrd-runc-shim", "--bin"])
-                    .arg("containerd-shim-runc-v2")
-                    .status()
-                    .map_err(|e| Error::io("cargo", e))?;
-                if !status.success() {
-                    return Err(Error::io(
-                        "cargo build -p ctrd-runc-shim",
-                        std::io::Error::other(format!("failed ({status})")),
-                    ));
-                }
-                let target = std::env::var_os("CARGO_TARGET_DIR")
-                    .map_or_else(|| repo_root().join("target"), PathBuf::from);
-                target.join("debug/containerd-shim-runc-v2")
-            }
+            None => crate::workspace_bin("ctrd-runc-shim", "containerd-shim-runc-v2")?,
         };
         if !binary.is_file() {
             return Err(Error::Missing {

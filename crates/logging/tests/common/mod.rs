@@ -28,23 +28,14 @@ pub struct Bed {
     pub shim: Shim,
     pub rootfs: Rootfs,
     containerd: Containerd,
-    _bin: Option<tempfile::TempDir>,
+    _bin: Option<ctrd_testbed::OurShim>,
 }
 
 impl Bed {
     pub fn new(daemon: Daemon, shim: Shim) -> Bed {
-        let bin = (shim == Shim::Ours).then(|| {
-            let built = ctrd_testbed::workspace_bin("ctrd-runc-shim", "containerd-shim-runc-v2")
-                .unwrap_or_else(|e| panic!("{e}"));
-            let dir = tempfile::Builder::new()
-                .prefix("ctrd-logshim-")
-                .tempdir()
-                .expect("tempdir");
-            std::os::unix::fs::symlink(built, dir.path().join("containerd-shim-runc-v2"))
-                .expect("link");
-            dir
-        });
-        let extra: Vec<&Path> = bin.iter().map(|d| d.path()).collect();
+        let bin = (shim == Shim::Ours)
+            .then(|| ctrd_testbed::OurShim::build().unwrap_or_else(|e| panic!("{e}")));
+        let extra: Vec<&Path> = bin.iter().map(|s| s.path()).collect();
         let containerd =
             Containerd::start_with_path(daemon, &extra).unwrap_or_else(|e| panic!("{e}"));
         Bed {
