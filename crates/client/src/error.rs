@@ -45,13 +45,12 @@ pub enum Error {
         timeout: Duration,
     },
     /// A local file operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// An image archive is not what it claims to be.
     #[error("image archive {}: {reason}", path.display())]
@@ -148,7 +147,7 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

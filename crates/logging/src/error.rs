@@ -26,11 +26,10 @@ pub enum Error {
         var: &'static str,
     },
     /// Writing the readiness byte to fd 5 failed.
-    #[error("signalling readiness on fd 5 failed (did the shim give up waiting?): {source}")]
+    #[error("signalling readiness on fd 5 failed (did the shim give up waiting?): {error}")]
     Ready {
         /// The write error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The arguments do not come in `key value` pairs.
     #[error(
@@ -91,24 +90,22 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// A system call of the driver's main loop failed.
-    #[error("{call} failed: {source}")]
+    #[error("{call} failed: {error}")]
     Sys {
         /// The call, such as `poll` or `read from fd 3`.
         call: &'static str,
         /// The error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file could not be opened, written, renamed or read.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     File {
         /// What was done, such as `opening log file`.
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// The error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A log file holds a line that is not of its format.
     #[error("{path} line {line}: not a {format} log line: {reason}")]
@@ -123,15 +120,14 @@ pub enum Error {
         reason: String,
     },
     /// A network or socket destination failed.
-    #[error("{action} {address}: {source}")]
+    #[error("{action} {address}: {error}")]
     Socket {
         /// What was done, such as `connecting to`.
         action: &'static str,
         /// The address, as given.
         address: String,
         /// The error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -139,19 +135,19 @@ impl Error {
     pub(crate) fn file(
         action: &'static str,
         path: impl Into<PathBuf>,
-        source: std::io::Error,
+        error: std::io::Error,
     ) -> Error {
         Error::File {
             action,
             path: path.into(),
-            source,
+            error,
         }
     }
 
     pub(crate) fn sys(call: &'static str, source: impl Into<std::io::Error>) -> Error {
         Error::Sys {
             call,
-            source: source.into(),
+            error: source.into(),
         }
     }
 }

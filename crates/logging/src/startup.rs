@@ -127,7 +127,7 @@ impl Startup {
         let mut pipe = File::from(fd);
         if how == Ready::Byte {
             pipe.write_all(&[1])
-                .map_err(|source| Error::Ready { source })?;
+                .map_err(|source| Error::Ready { error: source })?;
         }
         Ok(())
     }

@@ -7,17 +7,22 @@ use std::path::PathBuf;
 pub enum Error {
     /// A snapshot call or the server failed.
     #[error(transparent)]
-    Snapshots(#[from] ctrd_snapshots::Error),
+    Snapshots(ctrd_snapshots::Error),
     /// The tokio runtime could not start.
-    #[error("starting the async runtime")]
-    Runtime(#[source] std::io::Error),
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// The root folder cannot be used.
-    #[error("root folder {path}")]
+    #[error("root folder {path}: {error}")]
     Root {
         /// The folder.
         path: PathBuf,
         /// The system's error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+impl From<ctrd_snapshots::Error> for Error {
+    fn from(error: ctrd_snapshots::Error) -> Self {
+        Error::Snapshots(error)
+    }
 }

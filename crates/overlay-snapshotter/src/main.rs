@@ -59,7 +59,7 @@ fn run(args: Args) -> Result<(), Error> {
     };
     std::fs::create_dir_all(&args.root).map_err(|source| Error::Root {
         path: args.root.clone(),
-        source,
+        error: source,
     })?;
     let snapshotter = OverlaySnapshotter::open(&args.root, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -81,42 +81,38 @@ pub enum Error {
         reason: String,
     },
     /// The metadata database failed.
-    #[error("metadata store: {call} failed")]
+    #[error("metadata store: {call} failed: {error}")]
     Store {
         /// What the store was doing.
         call: &'static str,
         /// The database's error.
-        #[source]
-        source: redb::Error,
+        error: redb::Error,
     },
     /// A stored record does not decode.
-    #[error("metadata store: record of {key:?} is corrupt")]
+    #[error("metadata store: record of {key:?} is corrupt: {error}")]
     Corrupt {
         /// The snapshot whose record is corrupt.
         key: String,
         /// The decoding error.
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A file operation failed.
-    #[error("{call} {path}")]
+    #[error("{call} {path}: {error}")]
     Io {
         /// The operation.
         call: &'static str,
         /// The file or folder.
         path: PathBuf,
         /// The system's error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The gRPC server failed.
-    #[error("serving on {address}")]
+    #[error("serving on {address}: {error}")]
     Serve {
         /// The socket.
         address: PathBuf,
         /// The transport's error.
-        #[source]
-        source: tonic::transport::Error,
+        error: tonic::transport::Error,
     },
     /// The snapshotter does not support this call or option.
     #[error("{what} is not supported by this snapshotter")]
@@ -135,7 +131,7 @@ impl Error {
         Error::Io {
             call,
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
@@ -143,7 +139,7 @@ impl Error {
     pub(crate) fn store(call: &'static str, source: impl Into<redb::Error>) -> Error {
         Error::Store {
             call,
-            source: source.into(),
+            error: source.into(),
         }
     }
 

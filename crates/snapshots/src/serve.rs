@@ -93,6 +93,6 @@ pub async fn serve_until<S: Snapshotter>(
     let _ = std::fs::remove_file(&path);
     result.map_err(|source| Error::Serve {
         address: path,
-        source,
+        error: source,
     })
 }

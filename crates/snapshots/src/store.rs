@@ -462,7 +462,7 @@ fn next_id(txn: &WriteTransaction) -> Result<u64> {
 fn decode(key: &str, bytes: &[u8]) -> Result<Record> {
     serde_json::from_slice(bytes).map_err(|source| Error::Corrupt {
         key: key.into(),
-        source,
+        error: source,
     })
 }
 
@@ -484,7 +484,7 @@ fn write_record(
 ) -> Result<()> {
     let bytes = serde_json::to_vec(record).map_err(|source| Error::Corrupt {
         key: key.into(),
-        source,
+        error: source,
     })?;
     snapshots
         .insert(key, bytes.as_slice())

@@ -67,14 +67,14 @@ impl Journald {
         let socket = UnixDatagram::unbound().map_err(|source| Error::Socket {
             action: "making a socket for",
             address: options.socket.display().to_string(),
-            source,
+            error: source,
         })?;
         socket
             .connect(&options.socket)
             .map_err(|source| Error::Socket {
                 action: "connecting to journald at",
                 address: options.socket.display().to_string(),
-                source,
+                error: source,
             })?;
         let short: String = labels.id.chars().take(12).collect();
         let name = options.name.unwrap_or_else(|| labels.id.clone());
@@ -105,7 +105,7 @@ impl Journald {
             Err(source) => Err(Error::Socket {
                 action: "sending to journald at",
                 address: self.address.display().to_string(),
-                source,
+                error: source,
             }),
         }
     }
@@ -115,7 +115,7 @@ impl Journald {
         let failed = |source: std::io::Error| Error::Socket {
             action: "sending a large entry (memfd) to journald at",
             address: self.address.display().to_string(),
-            source,
+            error: source,
         };
         let fd = memfd_create(
             c"ctrd-journal-entry",

@@ -170,7 +170,7 @@ fn connect(address: &str) -> Result<Transport, Error> {
     let failed = |source| Error::Socket {
         action: "connecting to syslog at",
         address: address.to_owned(),
-        source,
+        error: source,
     };
     if let Some(host) = address.strip_prefix("udp://") {
         let target = host
@@ -243,7 +243,7 @@ impl Driver for Syslog {
             self.send().map_err(|_| Error::Socket {
                 action: "sending to syslog at",
                 address: self.address.clone(),
-                source: first,
+                error: first,
             })?;
         }
         Ok(())
@@ -258,7 +258,7 @@ impl Driver for Syslog {
         .map_err(|source| Error::Socket {
             action: "sending to syslog at",
             address: self.address.clone(),
-            source,
+            error: source,
         })
     }
 }
