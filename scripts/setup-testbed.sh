@@ -27,7 +27,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu rsyslogd:rsyslog tmux:tmux docker-registry:docker-registry skopeo:skopeo; do
+for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu rsyslogd:rsyslog tmux:tmux docker-registry:docker-registry skopeo:skopeo \
+    /usr/lib/cni/bridge:containernetworking-plugins ip:iproute2; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

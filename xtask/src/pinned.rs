@@ -5,8 +5,8 @@
 //! checked in. `cargo xtask vendor` is the only step that reads upstream files; `cargo xtask
 //! regen` works from the descriptor sets alone, so it and its drift test run offline.
 //!
-//! Adding a source (say, Kubernetes' CRI `api.proto`) is one more entry in [`SOURCES`] with its
-//! own lock file; vendor, regen and the drift checks pick it up.
+//! Adding a source is one more entry in [`SOURCES`] with its own lock file (Kubernetes' CRI
+//! `api.proto` is the second); vendor, regen and the drift checks pick it up.
 
 use std::path::Path;
 
@@ -26,12 +26,20 @@ pub struct Source {
 }
 
 /// Every pinned source, in the order their descriptor sets are read.
-pub const SOURCES: &[Source] = &[Source {
-    name: "containerd",
-    lock: "proto/vendor.lock",
-    upstream: "proto/upstream",
-    descriptors: "proto/descriptors/containerd.binpb",
-}];
+pub const SOURCES: &[Source] = &[
+    Source {
+        name: "containerd",
+        lock: "proto/vendor.lock",
+        upstream: "proto/upstream",
+        descriptors: "proto/descriptors/containerd.binpb",
+    },
+    Source {
+        name: "Kubernetes CRI",
+        lock: "proto/cri.lock",
+        upstream: "proto/upstream-cri",
+        descriptors: "proto/descriptors/cri.binpb",
+    },
+];
 
 /// Protos we wrote ourselves, for imports no package carries; compiled at every regen.
 pub const EXTRA_DIR: &str = "proto/extra";

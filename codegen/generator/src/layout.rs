@@ -82,7 +82,8 @@ fn lib_rs<'a>(modules: impl Iterator<Item = &'a String>) -> String {
         .collect();
     format!(
         r#"
-//! Rust bindings for containerd's protocols, generated from the pinned upstream `.proto` files.
+//! Rust bindings for containerd's protocols, and Kubernetes' CRI (`runtime::v1`, which
+//! containerd serves on its own socket), generated from the pinned upstream `.proto` files.
 //!
 //! Modules follow the proto packages (`containerd::services::containers::v1`,
 //! `containerd::task::v3`, `io::containerd::cgroups::v2`, ...). Every message is a prost type,

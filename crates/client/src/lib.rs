@@ -144,6 +144,13 @@ impl Client {
         })
     }
 
+    /// The raw channel, for services this client does not wrap (such as Kubernetes' CRI,
+    /// which containerd serves on the same socket: `ctrd_api::runtime::v1`). Calls on it
+    /// carry no namespace and no timeout.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// The same connection, acting in namespace `namespace`.
     ///
     /// An invalid name makes every call fail with `InvalidArgument`; use

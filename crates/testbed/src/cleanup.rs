@@ -68,34 +68,58 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
-/// Removes what shims leave per namespace outside the daemon's own folder: containers still
-/// in runc's state (force-deleted), runc's state folder, and the namespace's cgroups.
-pub fn remove_namespace_leftovers(namespace: &str) {
+/// Removes what a daemon's shims leave per namespace outside its own folder: its containers
+/// still in runc's state (force-deleted; only those whose bundle is under `daemon_dir`, as
+/// other daemons may share the namespace, such as CRI's `k8s.io`), and runc's state folder and
+/// the namespace's cgroups once empty.
+pub fn remove_namespace_leftovers(namespace: &str, daemon_dir: &Path) {
     let root = crate::runc_root(namespace);
+    remove_runc_leftovers(&root, Some(daemon_dir));
+    let _ = std::fs::remove_dir(&root);
+    remove_empty_cgroups(namespace);
+}
+
+/// Force-deletes the containers in runc's state folder `root` (only those whose bundle is
+/// under `daemon_dir`, when given).
+pub fn remove_runc_leftovers(root: &Path, daemon_dir: Option<&Path>) {
     if root.is_dir() {
         let listed = std::process::Command::new("runc")
             .arg("--root")
-            .arg(&root)
-            .args(["list", "-q"])
-            .output();
-        for id in listed
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.is_empty())
-        {
+            .arg(root)
+            .args(["list", "--format", "json"])
+            .output()
+            .ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok());
+        let ours = listed
+            .as_ref()
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                daemon_dir.is_none_or(|dir| {
+                    c["bundle"]
+                        .as_str()
+                        .is_some_and(|b| Path::new(b).starts_with(dir))
+                })
+            })
+            .filter_map(|c| c["id"].as_str());
+        for id in ours {
             let _ = std::process::Command::new("runc")
                 .arg("--root")
-                .arg(&root)
+                .arg(root)
                 .args(["delete", "--force", id])
                 .output();
         }
     }
-    let _ = std::fs::remove_dir(&root);
-    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(namespace));
+}
+
+/// Removes the cgroup `name` (relative to each hierarchy's root) where it is empty, in every
+/// hierarchy (cgroup v1 or v2).
+pub fn remove_empty_cgroups(name: &str) {
+    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(name));
     if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
         for hierarchy in hierarchies.filter_map(|e| e.ok()) {
-            let _ = std::fs::remove_dir(hierarchy.path().join(namespace));
+            let _ = std::fs::remove_dir(hierarchy.path().join(name));
         }
     }
 }

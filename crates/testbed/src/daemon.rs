@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::{Error, cleanup, repo_root};
+use crate::cri::CriConfig;
+use crate::{Error, ImageArchive, cleanup, repo_root};
 
 /// Which containerd to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,7 +94,7 @@ impl Daemon {
         }
     }
 
-    fn config(self, dir: &Path, proxies: &[ProxyPlugin]) -> String {
+    fn config(self, dir: &Path, proxies: &[ProxyPlugin], cri: Option<&CriConfig>) -> String {
         let d = dir.display();
         let mut common = format!(
             "root = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/c.sock\"\n\n\
@@ -120,28 +121,33 @@ impl Daemon {
                 ));
             }
         }
-        match self {
-            Daemon::Bookworm => {
-                format!("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n{common}")
+        // CRI is disabled unless asked for; NRI always (1.7 and 2.x; nothing here uses it).
+        let mut disabled: Vec<&str> = Vec::new();
+        if cri.is_none() {
+            disabled.push("io.containerd.grpc.v1.cri");
+            if self.is_v2() {
+                disabled.extend([
+                    "io.containerd.cri.v1.images",
+                    "io.containerd.cri.v1.runtime",
+                ]);
             }
-            Daemon::Trixie => format!(
-                "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
-                 \"io.containerd.nri.v1.nri\"]\n{common}"
-            ),
-            Daemon::Sid => format!(
-                "version = 3\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
-                 \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\", \
-                 \"io.containerd.nri.v1.nri\"]\n{common}"
-            ),
-            // 2.4 sends its shims a socket folder of the operator's choosing in the bootstrap
-            // parameters: a private one here, so a shim that ignores it is caught.
-            Daemon::Upstream => format!(
-                "version = 3\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\", \
-                 \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\", \
-                 \"io.containerd.nri.v1.nri\"]\n{common}\n\
-                 [plugins.\"io.containerd.shim.v1.manager\"]\n  socket_dir = \"{d}/{SOCKET_DIR_NAME}\"\n"
-            ),
         }
+        if self != Daemon::Bookworm {
+            disabled.push("io.containerd.nri.v1.nri");
+        }
+        let version = if self.is_v2() { 3 } else { 2 };
+        let mut config = format!("version = {version}\ndisabled_plugins = {disabled:?}\n{common}");
+        if let Some(cri) = cri {
+            config.push_str(&cri.render(self, dir));
+        }
+        // 2.4 sends its shims a socket folder of the operator's choosing in the bootstrap
+        // parameters: a private one here, so a shim that ignores it is caught.
+        if self == Daemon::Upstream {
+            config.push_str(&format!(
+                "\n[plugins.\"io.containerd.shim.v1.manager\"]\n  socket_dir = \"{d}/{SOCKET_DIR_NAME}\"\n"
+            ));
+        }
+        config
     }
 }
 
@@ -167,6 +173,8 @@ pub struct DaemonOptions {
     pub env: Vec<(OsString, OsString)>,
     /// Proxy snapshotters in its configuration.
     pub proxies: Vec<ProxyPlugin>,
+    /// Kubernetes' CRI plugin, enabled with this configuration (disabled when `None`).
+    pub cri: Option<CriConfig>,
 }
 
 impl DaemonOptions {
@@ -188,6 +196,8 @@ pub struct Containerd {
     dir: Option<tempfile::TempDir>,
     /// Variables set in the daemon's environment (kept across restarts).
     env: Vec<(OsString, OsString)>,
+    /// Whether its CRI plugin runs (its pods' bridge is deleted with it).
+    cri: bool,
 }
 
 impl Containerd {
@@ -242,10 +252,16 @@ impl Containerd {
             .tempdir_in("/tmp")
             .map_err(|e| Error::io("/tmp", e))?;
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, daemon.config(dir.path(), &options.proxies))
-            .map_err(|e| Error::io(&config, e))?;
+        std::fs::write(
+            &config,
+            daemon.config(dir.path(), &options.proxies, options.cri.as_ref()),
+        )
+        .map_err(|e| Error::io(&config, e))?;
+        if options.cri.is_some() {
+            CriConfig::write_cni(dir.path())?;
+        }
         let extra_path: Vec<&Path> = options.extra_path.iter().map(PathBuf::as_path).collect();
-        Containerd::spawn(daemon, dir, &extra_path, options.env)
+        Containerd::spawn(daemon, dir, &extra_path, options.env, options.cri.is_some())
     }
 
     /// Stops this daemon (leaving its shims and containers running, as a crash or upgrade
@@ -258,7 +274,7 @@ impl Containerd {
             log: String::new(),
         })?;
         let env = std::mem::take(&mut self.env);
-        Containerd::spawn(self.daemon, dir, extra_path, env)
+        Containerd::spawn(self.daemon, dir, extra_path, env, self.cri)
     }
 
     fn spawn(
@@ -266,6 +282,7 @@ impl Containerd {
         dir: tempfile::TempDir,
         extra_path: &[&Path],
         env: Vec<(OsString, OsString)>,
+        cri: bool,
     ) -> Result<Containerd, Error> {
         let binary = daemon.program("containerd")?;
         let config = dir.path().join("config.toml");
@@ -302,6 +319,7 @@ impl Containerd {
             child,
             dir: Some(dir),
             env,
+            cri,
         };
         containerd.wait_ready()?;
         Ok(containerd)
@@ -411,6 +429,30 @@ impl Containerd {
             .unwrap_or_default()
     }
 
+    /// Imports `image` into `namespace` with this daemon's `ctr` (unpacked into its default
+    /// snapshotter), as `ctr -n NAMESPACE images import` does.
+    pub fn import_image(&self, namespace: &str, image: &ImageArchive) -> Result<(), Error> {
+        let out = self
+            .ctr()?
+            .args(["-n", namespace, "images", "import"])
+            .arg(image.path())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::io("ctr images import", e))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(Error::io(
+                image.path(),
+                std::io::Error::other(format!(
+                    "ctr images import into {namespace} failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+            ))
+        }
+    }
+
     /// A `ctr` command of the same containerd version, pointed at this daemon.
     pub fn ctr(&self) -> Result<Command, Error> {
         let mut cmd = Command::new(self.daemon.program("ctr")?);
@@ -435,7 +477,10 @@ impl Drop for Containerd {
         cleanup::kill_all(&leftovers);
         cleanup::unmount_under(dir.path());
         for namespace in &namespaces {
-            cleanup::remove_namespace_leftovers(namespace);
+            cleanup::remove_namespace_leftovers(namespace, dir.path());
+        }
+        if self.cri {
+            CriConfig::remove_bridge(dir.path());
         }
     }
 }

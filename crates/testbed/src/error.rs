@@ -36,6 +36,14 @@ pub enum Error {
         /// Cargo's output.
         reason: String,
     },
+    /// A CRI call failed.
+    #[error("CRI {call} failed: {error}")]
+    Cri {
+        /// The call.
+        call: String,
+        /// containerd's answer.
+        error: String,
+    },
     /// A file operation failed.
     #[error("{path}: {error}")]
     Io {
@@ -47,6 +55,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn cri(call: &str, status: &ctrd_api::tonic::Status) -> Error {
+        Error::Cri {
+            call: call.into(),
+            error: format!("{:?}: {}", status.code(), status.message()),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),

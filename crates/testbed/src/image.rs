@@ -28,6 +28,29 @@ impl ImageArchive {
         name: &str,
         layers: &[Vec<(String, Option<String>)>],
     ) -> Result<ImageArchive, Error> {
+        let config = serde_json::json!({ "Cmd": ["/bin/sh"], "Env": ["PATH=/bin"] });
+        ImageArchive::build(name, layers, config)
+    }
+
+    /// A pause image for pods' sandbox containers, named `name` (such as
+    /// [`PAUSE_IMAGE`](crate::cri::PAUSE_IMAGE)): busybox's shell as PID 1, sleeping, reaping
+    /// children and leaving with status 0 on SIGTERM or SIGINT, as Kubernetes' `pause` does.
+    pub fn pause(name: &str) -> Result<ImageArchive, Error> {
+        let config = serde_json::json!({
+            "Entrypoint": [
+                "/bin/sh", "-c",
+                "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done",
+            ],
+            "Env": ["PATH=/bin"],
+        });
+        ImageArchive::build(name, &[], config)
+    }
+
+    fn build(
+        name: &str,
+        layers: &[Vec<(String, Option<String>)>],
+        image_config: serde_json::Value,
+    ) -> Result<ImageArchive, Error> {
         let dir = tempfile::Builder::new()
             .prefix("ctrd-image-")
             .tempdir_in("/tmp")
@@ -66,7 +89,7 @@ impl ImageArchive {
         let config = serde_json::json!({
             "architecture": architecture,
             "os": os,
-            "config": { "Cmd": ["/bin/sh"], "Env": ["PATH=/bin"] },
+            "config": image_config,
             "rootfs": { "type": "layers", "diff_ids": diff_ids },
         });
         let config = blob(&blobs, config.to_string().as_bytes())?;

@@ -14,6 +14,8 @@
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
 //! - [`Registry`] runs a plain-HTTP registry on 127.0.0.1 and pushes test images into it.
 //! - [`OurShim`] builds our runc shim and puts it where a [`Containerd`] finds it.
+//! - [`cri`] turns on Kubernetes' CRI plugin in a daemon (runtime handlers, a pause image,
+//!   a private CNI bridge); [`CriClient`] drives it as kubelet does.
 //!
 //! Nothing here is mocked, so it needs root and the packages the set-up script installs; when
 //! they are missing, the error says which command to run instead of letting a test pass.
@@ -30,6 +32,9 @@ mod bundle;
 mod cargo;
 pub mod cgroup;
 pub mod cleanup;
+pub mod cri;
+mod cri_client;
+mod cri_daemon;
 mod daemon;
 mod error;
 mod image;
@@ -41,6 +46,8 @@ mod snapshotter;
 
 pub use bundle::Bundle;
 pub use cargo::workspace_bin;
+pub use cri_client::{CriClient, Pod};
+pub use cri_daemon::{BUSYBOX_IMAGE, CriDaemon, CriShim};
 pub use daemon::{Containerd, Daemon, DaemonOptions, ProxyPlugin};
 pub use error::Error;
 pub use image::ImageArchive;

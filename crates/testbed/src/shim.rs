@@ -19,6 +19,13 @@ impl OurShim {
     /// up to date, see [`workspace_bin`](crate::workspace_bin)) and links it into a fresh
     /// folder. `CTRD_RUNC_SHIM` names a binary to use instead.
     pub fn build() -> Result<OurShim, Error> {
+        OurShim::build_as("containerd-shim-runc-v2")
+    }
+
+    /// Builds our shim as [`OurShim::build`] does, linked into a fresh folder under another
+    /// name: `containerd-shim-ctrd-v2` makes it runtime type `io.containerd.ctrd.v2`, beside the
+    /// daemon's own Go shim for `io.containerd.runc.v2`.
+    pub fn build_as(name: &str) -> Result<OurShim, Error> {
         let binary = match std::env::var_os("CTRD_RUNC_SHIM") {
             Some(path) => PathBuf::from(path),
             None => crate::workspace_bin("ctrd-runc-shim", "containerd-shim-runc-v2")?,
@@ -33,7 +40,7 @@ impl OurShim {
             .prefix("ctrd-ourshim-")
             .tempdir_in("/tmp")
             .map_err(|e| Error::io("/tmp", e))?;
-        let link = dir.path().join("containerd-shim-runc-v2");
+        let link = dir.path().join(name);
         std::os::unix::fs::symlink(&binary, &link).map_err(|e| Error::io(&link, e))?;
         Ok(OurShim { dir, binary })
     }

@@ -47,7 +47,7 @@ pub struct RuncStepsCgroups;
 
 impl Drop for RuncStepsCgroups {
     fn drop(&mut self) {
-        ctrd_testbed::cleanup::remove_namespace_leftovers(RUNC_STEPS_PARENT);
+        ctrd_testbed::cleanup::remove_empty_cgroups(RUNC_STEPS_PARENT);
     }
 }
 

@@ -1,0 +1,167 @@
+//! A containerd with its CRI plugin on, the shim under test as a runtime handler, and the pause
+//! and busybox images in CRI's namespace: what kubelet finds on a node.
+
+use std::path::PathBuf;
+
+use crate::cri::{CRI_NAMESPACE, CriConfig, PAUSE_IMAGE, RuntimeHandler};
+use crate::{Containerd, CriClient, Daemon, DaemonOptions, Error, ImageArchive, OurShim};
+
+/// The busybox image pods' containers run, in CRI's namespace of every [`CriDaemon`].
+pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:ctrd";
+
+/// Which shim serves the pods of a [`CriDaemon`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CriShim {
+    /// The daemon's own Go shim, as handler `runc` (the reference).
+    Go,
+    /// Ours as its own runtime type `io.containerd.ctrd.v2`, handler `ctrd`, beside the Go
+    /// shim.
+    OursAsHandler,
+    /// Ours as the drop-in `containerd-shim-runc-v2` first on the daemon's `PATH`, handler
+    /// `runc`, with runtime options in the handler's configuration (runc's state under the
+    /// daemon's folder, see [`CriDaemon::runc_root`]).
+    OursAsRunc,
+}
+
+impl CriShim {
+    /// Every way of running a shim under CRI.
+    pub const ALL: [CriShim; 3] = [CriShim::OursAsHandler, CriShim::OursAsRunc, CriShim::Go];
+
+    /// The runtime handler pods name to get this shim.
+    pub fn handler(self) -> &'static str {
+        match self {
+            CriShim::OursAsHandler => "ctrd",
+            CriShim::Go | CriShim::OursAsRunc => "runc",
+        }
+    }
+
+    /// Whether this is our shim.
+    pub fn is_ours(self) -> bool {
+        self != CriShim::Go
+    }
+
+    /// A short name for test names: `ours_as_handler`, `ours_as_runc`, `go_shim`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CriShim::Go => "go_shim",
+            CriShim::OursAsHandler => "ours_as_handler",
+            CriShim::OursAsRunc => "ours_as_runc",
+        }
+    }
+}
+
+/// A CRI-enabled private containerd with its images imported and a client connected.
+#[derive(Debug)]
+pub struct CriDaemon {
+    /// The client; dropped (removing its pods) before the daemon.
+    client: Option<CriClient>,
+    containerd: Option<Containerd>,
+    shim: CriShim,
+    _ours: Option<OurShim>,
+    runc_root: Option<tempfile::TempDir>,
+}
+
+impl CriDaemon {
+    /// Starts `daemon` with CRI on, `shim` serving pods, and the pause and busybox images in
+    /// namespace `k8s.io`.
+    pub fn start(daemon: Daemon, shim: CriShim) -> Result<CriDaemon, Error> {
+        let ours = match shim {
+            CriShim::Go => None,
+            CriShim::OursAsHandler => Some(OurShim::build_as("containerd-shim-ctrd-v2")?),
+            CriShim::OursAsRunc => Some(OurShim::build()?),
+        };
+        let runc_root = match shim {
+            CriShim::OursAsRunc => Some(
+                tempfile::Builder::new()
+                    .prefix("ctrd-cri-runc-")
+                    .tempdir_in("/run")
+                    .map_err(|e| Error::io("/run", e))?,
+            ),
+            _ => None,
+        };
+        let mut runc = RuntimeHandler::runc();
+        if let Some(root) = &runc_root {
+            let root = root.path().display().to_string();
+            runc = runc.option("Root", &format!("{root:?}"));
+        }
+        let cri = CriConfig {
+            handlers: vec![runc, RuntimeHandler::ctrd()],
+            ..CriConfig::default()
+        };
+        let containerd = Containerd::start_with(
+            daemon,
+            DaemonOptions {
+                extra_path: ours.iter().map(|o| o.path().to_path_buf()).collect(),
+                cri: Some(cri),
+                ..DaemonOptions::default()
+            },
+        )?;
+        for image in [
+            ImageArchive::pause(PAUSE_IMAGE)?,
+            ImageArchive::busybox(BUSYBOX_IMAGE)?,
+        ] {
+            containerd.import_image(CRI_NAMESPACE, &image)?;
+        }
+        let client = CriClient::connect(&containerd)?;
+        Ok(CriDaemon {
+            client: Some(client),
+            containerd: Some(containerd),
+            shim,
+            _ours: ours,
+            runc_root,
+        })
+    }
+
+    /// The CRI client.
+    pub fn cri(&self) -> &CriClient {
+        self.client
+            .as_ref()
+            .expect("the client lives as long as the daemon")
+    }
+
+    /// The daemon.
+    pub fn containerd(&self) -> &Containerd {
+        self.containerd
+            .as_ref()
+            .expect("the daemon lives until drop")
+    }
+
+    /// Which shim serves the pods.
+    pub fn shim(&self) -> CriShim {
+        self.shim
+    }
+
+    /// Where runc keeps the state of CRI's containers: the handler's `Root` option for
+    /// [`CriShim::OursAsRunc`], runc's default otherwise.
+    pub fn runc_root(&self) -> PathBuf {
+        match &self.runc_root {
+            Some(root) => root.path().join(CRI_NAMESPACE),
+            None => crate::runc_root(CRI_NAMESPACE),
+        }
+    }
+
+    /// Stops containerd (leaving pods running, as a crash or an upgrade does) and starts it
+    /// again on the same folders and socket; the client's channel dials it again on its next
+    /// call (a call in between fails with a transport error).
+    pub fn restart(&mut self) -> Result<(), Error> {
+        let paths: Vec<PathBuf> = self._ours.iter().map(|o| o.path().to_path_buf()).collect();
+        let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+        let old = self.containerd.take().ok_or_else(|| Error::Cri {
+            call: "restart".into(),
+            error: "no daemon".into(),
+        })?;
+        self.containerd = Some(old.restart(&refs)?);
+        Ok(())
+    }
+}
+
+impl Drop for CriDaemon {
+    fn drop(&mut self) {
+        // Pods first, through CRI, then the daemon and what it leaves.
+        drop(self.client.take());
+        drop(self.containerd.take());
+        if let Some(root) = &self.runc_root {
+            crate::cleanup::remove_runc_leftovers(&root.path().join(CRI_NAMESPACE), None);
+        }
+    }
+}
