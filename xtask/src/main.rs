@@ -55,12 +55,16 @@ enum Task {
         /// Samples per latency figure.
         #[arg(long, default_value_t = 30)]
         runs: usize,
-        /// containerd to run: 1.6, 1.7 or 2.1.
+        /// containerd to run: 1.6, 1.7, 2.1 or 2.4.
         #[arg(long, default_value = "1.6")]
         daemon: String,
         /// Skip the 1 GiB throughput figure.
         #[arg(long)]
         quick: bool,
+        /// Only these groups of figures (comma-separated): shim, log-driver, snapshotter,
+        /// kubelet. All by default.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
 }
 
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
             runs,
             daemon,
             quick,
+            only,
         } => match ctrd_testbed::Daemon::ALL
             .into_iter()
             .find(|d| d.version() == daemon)
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
                 runs,
                 daemon,
                 quick,
+                only,
             }),
             None => Err(Error::Message(format!(
                 "unknown daemon {daemon}: use 1.6, 1.7, 2.1 or 2.4"

@@ -146,30 +146,8 @@ fn main() -> ExitCode {
 
 // ---- helpers ----
 
-/// The shim processes of a bed's daemon (any runtime type), zombies excluded.
 fn shim_pids(bed: &CriDaemon) -> Vec<i32> {
-    let address = bed.containerd().grpc_address().display().to_string();
-    processes()
-        .into_iter()
-        .filter(|(_, cmd)| cmd.contains("containerd-shim-") && cmd.contains(&address))
-        .map(|(pid, _)| pid)
-        .collect()
-}
-
-/// Live processes (not zombies) and their command lines.
-fn processes() -> Vec<(i32, String)> {
-    std::fs::read_dir("/proc")
-        .expect("proc")
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let cmd = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).ok()?)
-                .replace('\0', " ");
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            let zombie = stat.rsplit_once(')')?.1.trim_start().starts_with('Z');
-            (!zombie).then_some((pid, cmd))
-        })
-        .collect()
+    bed.shim_pids()
 }
 
 fn pod(bed: &CriDaemon, name: &str) -> Pod {

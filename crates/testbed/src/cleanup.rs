@@ -145,9 +145,19 @@ fn unescape(field: &str) -> String {
     out
 }
 
+/// Every live process (zombies left out) with its command line, arguments joined by spaces.
+pub fn live_processes() -> Vec<(i32, String)> {
+    process_table()
+        .into_iter()
+        .filter(|p| !p.zombie)
+        .map(|p| (p.pid, p.cmdline))
+        .collect()
+}
+
 struct Process {
     pid: i32,
     ppid: i32,
+    zombie: bool,
     cmdline: String,
 }
 
@@ -160,17 +170,14 @@ fn process_table() -> Vec<Process> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let zombie = fields.next()? == "Z";
+            let ppid = fields.next()?.parse().ok()?;
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
             Some(Process {
                 pid,
                 ppid,
+                zombie,
                 cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
             })
         })

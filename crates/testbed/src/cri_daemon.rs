@@ -65,10 +65,25 @@ impl CriDaemon {
     /// Starts `daemon` with CRI on, `shim` serving pods, and the pause and busybox images in
     /// namespace `k8s.io`.
     pub fn start(daemon: Daemon, shim: CriShim) -> Result<CriDaemon, Error> {
-        let ours = match shim {
+        CriDaemon::start_with_binary(daemon, shim, None)
+    }
+
+    /// Starts a daemon as [`CriDaemon::start`] does, with our shim from `binary` (such as a
+    /// release build) instead of the running test's build.
+    pub fn start_with_binary(
+        daemon: Daemon,
+        shim: CriShim,
+        binary: Option<&std::path::Path>,
+    ) -> Result<CriDaemon, Error> {
+        let name = match shim {
             CriShim::Go => None,
-            CriShim::OursAsHandler => Some(OurShim::build_as("containerd-shim-ctrd-v2")?),
-            CriShim::OursAsRunc => Some(OurShim::build()?),
+            CriShim::OursAsHandler => Some("containerd-shim-ctrd-v2"),
+            CriShim::OursAsRunc => Some("containerd-shim-runc-v2"),
+        };
+        let ours = match (name, binary) {
+            (None, _) => None,
+            (Some(name), Some(binary)) => Some(OurShim::link(binary, name)?),
+            (Some(name), None) => Some(OurShim::build_as(name)?),
         };
         let runc_root = match shim {
             CriShim::OursAsRunc => Some(
@@ -124,6 +139,16 @@ impl CriDaemon {
         self.containerd
             .as_ref()
             .expect("the daemon lives until drop")
+    }
+
+    /// The live shim processes this daemon started (any runtime type).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let address = self.containerd().grpc_address().display().to_string();
+        crate::cleanup::live_processes()
+            .into_iter()
+            .filter(|(_, cmd)| cmd.contains("containerd-shim-") && cmd.contains(&address))
+            .map(|(pid, _)| pid)
+            .collect()
     }
 
     /// Which shim serves the pods.

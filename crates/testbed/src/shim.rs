@@ -30,6 +30,13 @@ impl OurShim {
             Some(path) => PathBuf::from(path),
             None => crate::workspace_bin("ctrd-runc-shim", "containerd-shim-runc-v2")?,
         };
+        OurShim::link(&binary, name)
+    }
+
+    /// `binary` (a shim built elsewhere, such as a release build) linked as `name` into a
+    /// fresh folder.
+    pub fn link(binary: &Path, name: &str) -> Result<OurShim, Error> {
+        let binary = binary.to_path_buf();
         if !binary.is_file() {
             return Err(Error::Missing {
                 what: "our runc shim".into(),

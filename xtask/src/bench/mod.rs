@@ -16,6 +16,7 @@
 
 mod concurrent;
 mod idle;
+mod kubelet;
 mod latency;
 mod log_driver;
 mod results;
@@ -43,6 +44,22 @@ pub struct Options {
     pub daemon: Daemon,
     /// Skip the 1 GiB throughput figure.
     pub quick: bool,
+    /// Only these groups of figures (all when empty): see [`GROUPS`].
+    pub only: Vec<String>,
+}
+
+/// The groups of figures `--only` selects from.
+pub const GROUPS: &[&str] = &["shim", "log-driver", "snapshotter", "kubelet"];
+
+impl Options {
+    fn wants(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == group)
+    }
+
+    /// The smoke run `cargo xtask test` makes (3 samples): small sizes everywhere.
+    fn smoke(&self) -> bool {
+        self.quick || self.runs <= 3
+    }
 }
 
 /// Set by SIGINT or SIGTERM: the run stops before its next command, and its daemons, shims and
@@ -100,16 +117,52 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs the benchmark and prints and writes its results.
 pub fn run(opts: &Options) -> Result<(), Error> {
+    if let Some(unknown) = opts.only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+        return Err(Error::Message(format!(
+            "bench: unknown group {unknown:?}: use {}",
+            GROUPS.join(", ")
+        )));
+    }
     catch_interrupts()?;
     crate::suite::setup_testbed()?;
     let shim = crate::suite::build_release_shim()?;
+    let mut missing = Vec::new();
+    if opts.wants("shim") {
+        missing = shim_figures(opts, &shim)?;
+    }
+    if opts.wants("log-driver") {
+        log_driver::run(opts.smoke())?;
+    }
+    if opts.wants("snapshotter") {
+        snapshotter::run(opts.runs, opts.daemon)?;
+    }
+    if opts.wants("kubelet") {
+        let size = if opts.smoke() {
+            kubelet::Size::SMOKE
+        } else {
+            kubelet::Size::FULL
+        };
+        kubelet::run(opts.daemon, &shim, size)?;
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Message(format!(
+            "bench: figures not measured: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// The shim figures against the Go shim and their table; the figures it could not measure.
+fn shim_figures(opts: &Options, shim: &Path) -> Result<Vec<String>, Error> {
     let floor_shim = crate::suite::build_release_example("ctrd-shim", "chroot_shim")?;
     let shim_dir = tempfile::Builder::new()
         .prefix("ctrd-bench-")
         .tempdir()
         .map_err(|e| Error::io(Path::new("tempdir"), e))?;
     for (binary, name) in [
-        (&shim, "containerd-shim-runc-v2"),
+        (&shim.to_path_buf(), "containerd-shim-runc-v2"),
         (&floor_shim, "containerd-shim-chroot-v2"),
     ] {
         std::os::unix::fs::symlink(binary, shim_dir.path().join(name))
@@ -180,7 +233,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         stdout_mib_s,
         concurrent_50_ms,
         binary_bytes: Bytes {
-            ours: size(&shim),
+            ours: size(shim),
             go: size(&opts.daemon.bin_dir().join("containerd-shim-runc-v2")),
         },
     };
@@ -192,16 +245,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         .map_err(|e| Error::Message(format!("bench: results as JSON: {e}")))?;
     std::fs::write(&file, json).map_err(|e| Error::io(&file, e))?;
     println!("\nbench: results written to {}", file.display());
-    log_driver::run(opts.quick || opts.runs <= 3)?;
-    snapshotter::run(opts.runs, opts.daemon)?;
     let mut missing = results.unmeasured();
     missing.retain(|figure| !(opts.quick && figure.starts_with("stdout_mib_s")));
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Message(format!(
-            "bench: figures not measured: {}",
-            missing.join(", ")
-        )))
-    }
+    Ok(missing)
 }
