@@ -13,7 +13,9 @@ use tonic::transport::Channel;
 
 use crate::{Containerd, Error};
 
-/// The cgroup (cgroupfs driver path) pods' cgroups are made under, as kubelet's `/kubepods`.
+/// The prefix of the cgroup (cgroupfs driver path) each client makes its pods' cgroups under,
+/// as kubelet's `/kubepods`: `/ctrd-cri-SUFFIX`, one per client, so that removing one client's
+/// never races with another creating a pod.
 pub const POD_CGROUP_ROOT: &str = "/ctrd-cri";
 
 /// A pod this client started: its id and the configuration containers in it are created with.
@@ -109,13 +111,25 @@ impl CriClient {
         self.runtime.clone()
     }
 
+    /// The cgroup this client's pods' cgroups are made under (`/ctrd-cri-SUFFIX`).
+    pub fn cgroup_root(&self) -> String {
+        let suffix = self
+            .logs
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().replace("ctrd-pod-logs-", ""))
+            .unwrap_or_default();
+        format!("{POD_CGROUP_ROOT}-{suffix}")
+    }
+
     /// The folder pods' log folders are made in.
     pub fn log_root(&self) -> &Path {
         self.logs.path()
     }
 
     /// A pod configuration as kubelet writes one for a pod named `name`: its own network
-    /// namespace (or the host's), a log folder, a cgroup parent under [`POD_CGROUP_ROOT`],
+    /// namespace (or the host's), a log folder, a cgroup parent under this client's
+    /// [`CriClient::cgroup_root`],
     /// private pid namespaces per container.
     pub fn pod_config(&self, name: &str, host_network: bool) -> cri::PodSandboxConfig {
         let uid = format!("{name}-{}", std::process::id());
@@ -139,7 +153,7 @@ impl CriClient {
             },
             log_directory: self.logs.path().join(&uid).display().to_string(),
             linux: Some(cri::LinuxPodSandboxConfig {
-                cgroup_parent: format!("{POD_CGROUP_ROOT}/pod{uid}"),
+                cgroup_parent: format!("{}/pod{uid}", self.cgroup_root()),
                 security_context: Some(cri::LinuxSandboxSecurityContext {
                     namespace_options: Some(cri::NamespaceOption {
                         network: network as i32,
@@ -287,11 +301,12 @@ impl Drop for CriClient {
             let _ = self.remove_pod(pod);
             remove_pod_cgroups(&pod.config);
         }
+        crate::cleanup::remove_empty_cgroups(self.cgroup_root().trim_start_matches('/'));
     }
 }
 
 /// Removes a pod's cgroup parent in every hierarchy once empty (runc removes the
-/// containers' own), and the root of all pods' cgroups once no pod uses it.
+/// containers' own).
 fn remove_pod_cgroups(config: &cri::PodSandboxConfig) {
     if let Some(linux) = &config.linux {
         let relative = linux.cgroup_parent.trim_start_matches('/');
@@ -299,5 +314,4 @@ fn remove_pod_cgroups(config: &cri::PodSandboxConfig) {
             crate::cleanup::remove_empty_cgroups(relative);
         }
     }
-    crate::cleanup::remove_empty_cgroups(POD_CGROUP_ROOT.trim_start_matches('/'));
 }
