@@ -44,6 +44,7 @@ const SCENARIOS: &[Scenario] = &[
         "pods_survive_a_containerd_restart",
         pods_survive_a_containerd_restart,
     ),
+    ("stdio_belongs_to_io_uid", stdio_belongs_to_io_uid),
 ];
 
 struct Fixture {
@@ -527,6 +528,48 @@ fn pods_survive_a_containerd_restart(bed: &mut CriDaemon) {
     assert_eq!(shim_pids(bed), shims, "the same shims serve the pod");
     let out = exec_sync(bed, &id, &["echo", "still here"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "still here\n");
+    remove(bed, &pod);
+}
+
+/// With `IoUid`/`IoGid` in the handler's options (as for user-namespace pods), a container
+/// running as that user with no capabilities can reopen its stdout and stderr by path.
+/// (runc itself gives a process's stdio to its user, so this holds under both shims even
+/// without the options; the shim's own pipes, stdin's under ours, take the options.)
+/// containerd 1.6 hands options only to `io.containerd.runc.*` runtime types, so our own
+/// type gets none there and is not run.
+fn stdio_belongs_to_io_uid(bed: &mut CriDaemon) {
+    if bed.shim() == CriShim::OursAsHandler && bed.containerd().daemon() == Daemon::Bookworm {
+        return;
+    }
+    let pod = pod(bed, "iouid");
+    let mut config = container(
+        "c",
+        "id -u; echo out > /dev/stdout; echo err > /dev/stderr; sleep 600",
+    );
+    if let Some(context) = config
+        .linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+    {
+        context.run_as_user = Some(cri::Int64Value {
+            value: i64::from(ctrd_testbed::IO_UID),
+        });
+        // Without CAP_DAC_OVERRIDE (which CRI grants by default), only ownership lets the
+        // user reopen its stdio.
+        context.capabilities = Some(cri::Capability {
+            drop_capabilities: vec!["ALL".into()],
+            ..Default::default()
+        });
+    }
+    run(bed, &pod, config);
+    let log = std::path::Path::new(&pod.config.log_directory).join("c.log");
+    eventually("all three lines are logged", 10, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.lines().count() >= 3)
+    });
+    let text = std::fs::read_to_string(&log).expect("log");
+    for line in [" stdout F 1000", " stdout F out", " stderr F err"] {
+        assert!(text.contains(line), "{line:?} missing in {text:?}");
+    }
     remove(bed, &pod);
 }
 

@@ -9,6 +9,11 @@ use crate::{Containerd, CriClient, Daemon, DaemonOptions, Error, ImageArchive, O
 /// The busybox image pods' containers run, in CRI's namespace of every [`CriDaemon`].
 pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:ctrd";
 
+/// The user the runtime handlers of a [`CriDaemon`] give containers' stdio to (`IoUid`).
+pub const IO_UID: u32 = 1000;
+/// The group the runtime handlers of a [`CriDaemon`] give containers' stdio to (`IoGid`).
+pub const IO_GID: u32 = 1000;
+
 /// Which shim serves the pods of a [`CriDaemon`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CriShim {
@@ -94,13 +99,19 @@ impl CriDaemon {
             ),
             _ => None,
         };
-        let mut runc = RuntimeHandler::runc();
+        // Both handlers give stdio to IO_UID:IO_GID, as for user-namespace pods: pipes a
+        // container running as that user can reopen by path (/dev/stdout).
+        let io = |h: RuntimeHandler| {
+            h.option("IoUid", &IO_UID.to_string())
+                .option("IoGid", &IO_GID.to_string())
+        };
+        let mut runc = io(RuntimeHandler::runc());
         if let Some(root) = &runc_root {
             let root = root.path().display().to_string();
             runc = runc.option("Root", &format!("{root:?}"));
         }
         let cri = CriConfig {
-            handlers: vec![runc, RuntimeHandler::ctrd()],
+            handlers: vec![runc, io(RuntimeHandler::ctrd())],
             ..CriConfig::default()
         };
         let containerd = Containerd::start_with(

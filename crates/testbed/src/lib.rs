@@ -47,7 +47,7 @@ mod snapshotter;
 pub use bundle::Bundle;
 pub use cargo::workspace_bin;
 pub use cri_client::{CriClient, Pod};
-pub use cri_daemon::{BUSYBOX_IMAGE, CriDaemon, CriShim};
+pub use cri_daemon::{BUSYBOX_IMAGE, CriDaemon, CriShim, IO_GID, IO_UID};
 pub use daemon::{Containerd, Daemon, DaemonOptions, ProxyPlugin};
 pub use error::Error;
 pub use image::ImageArchive;
