@@ -10,6 +10,7 @@ mod create;
 mod error;
 mod exec;
 mod exits;
+mod loop_device;
 mod metrics;
 mod mount;
 mod oom;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use ctrd_api::containerd::types::Mount;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
+use crate::loop_device::{LoopDevice, LoopParams};
+
 /// Mount options that are flags rather than filesystem data.
 const FLAGS: &[(&str, bool, MsFlags)] = &[
     ("async", true, MsFlags::MS_SYNCHRONOUS),
@@ -34,33 +36,99 @@ const FLAGS: &[(&str, bool, MsFlags)] = &[
     ("sync", false, MsFlags::MS_SYNCHRONOUS),
 ];
 
-/// Splits mount options into flags and the data string.
-fn parse(options: &[String]) -> (MsFlags, String) {
+/// What a mount's options ask for.
+#[derive(Debug)]
+struct Parsed {
+    flags: MsFlags,
+    /// The filesystem's own options, comma-separated.
+    data: String,
+    /// `loop`: mount a loop device bound to the source file.
+    loop_device: Option<LoopParams>,
+}
+
+/// Splits mount options into flags, a loop device and the data string. Options meant for
+/// containerd's own mount manager (`X-containerd.*`) and idmapped mounts (`uidmap=`,
+/// `gidmap=`) are refused with the reason, as containerd's Go shim does, instead of reaching
+/// the kernel as filesystem data.
+fn parse(options: &[String]) -> Result<Parsed, String> {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
+    let mut loop_device = false;
+    let mut direct_io = false;
     for option in options {
+        if option.starts_with("X-containerd.") {
+            return Err(format!(
+                "internal mount option {option:?} was not consumed by containerd's mount manager"
+            ));
+        }
+        if option.starts_with("uidmap=") || option.starts_with("gidmap=") {
+            return Err(format!(
+                "mount option {option:?}: idmapped rootfs mounts are not supported by this shim"
+            ));
+        }
         match FLAGS.iter().find(|(name, _, _)| name == option) {
             Some((_, true, f)) => flags.remove(*f),
             Some((_, false, f)) => flags.insert(*f),
+            None if option == "loop" => loop_device = true,
+            None if option == "direct-io" => direct_io = true,
             None => data.push(option.as_str()),
         }
     }
-    (flags, data.join(","))
+    if direct_io && !loop_device {
+        data.push("direct-io");
+    }
+    Ok(Parsed {
+        loop_device: loop_device.then_some(LoopParams {
+            read_only: flags.contains(MsFlags::MS_RDONLY),
+            direct_io,
+        }),
+        flags,
+        data: data.join(","),
+    })
 }
 
 /// Mounts `mounts` in order onto `rootfs` (each at its `target` below it).
 pub fn mount_all(mounts: &[Mount], rootfs: &Path) -> Result<(), String> {
     for (i, m) in mounts.iter().enumerate() {
         let target = rootfs.join(m.target.trim_start_matches('/'));
-        let (flags, data) = parse(&m.options);
+        let failed = |reason: String| {
+            unmount_all(rootfs);
+            format!(
+                "mounting {} ({}) on {}: {reason} (mount {} of {})",
+                m.source,
+                m.r#type,
+                target.display(),
+                i + 1,
+                mounts.len()
+            )
+        };
+        let Parsed {
+            flags,
+            data,
+            loop_device,
+        } = parse(&m.options).map_err(failed)?;
         let fstype = (!m.r#type.is_empty() && m.r#type != "bind").then_some(m.r#type.as_str());
         let data = (!data.is_empty()).then_some(data.as_str());
         let bind_ro = flags.contains(MsFlags::MS_BIND) && flags.contains(MsFlags::MS_RDONLY);
+        // With autoclear set, the device goes once nothing uses it: dropping the handle after
+        // the mount leaves it to the kernel.
+        let device = loop_device
+            .map(|params| LoopDevice::attach(Path::new(&m.source), params))
+            .transpose()
+            .map_err(failed)?;
+        let source = device
+            .as_ref()
+            .map_or(m.source.as_str(), |d| d.path().to_str().unwrap_or_default());
         let result = if fstype == Some("overlay") && data.is_some_and(|d| d.len() >= PAGE) {
-            mount_long_overlay(m.source.as_str(), &target, flags, &m.options)
+            mount_long_overlay(source, &target, flags, &m.options)
         } else {
-            mount(Some(m.source.as_str()), &target, fstype, flags, data)
+            mount(Some(source), &target, fstype, flags, data)
         };
+        if result.is_err()
+            && let Some(device) = &device
+        {
+            device.detach();
+        }
         let result = result.and_then(|()| {
             if bind_ro {
                 // A bind mount ignores MS_RDONLY until remounted.
@@ -77,15 +145,7 @@ pub fn mount_all(mounts: &[Mount], rootfs: &Path) -> Result<(), String> {
         });
         if let Err(e) = result {
             // Leave nothing half-mounted.
-            unmount_all(rootfs);
-            return Err(format!(
-                "mounting {} ({}) on {}: {e} (mount {} of {})",
-                m.source,
-                m.r#type,
-                target.display(),
-                i + 1,
-                mounts.len()
-            ));
+            return Err(failed(e.to_string()));
         }
     }
     Ok(())
@@ -105,7 +165,8 @@ fn mount_long_overlay(
     options: &[String],
 ) -> nix::Result<()> {
     let (dir, relative) = relative_overlay_options(options);
-    let (_, data) = parse(&relative);
+    // The options already parsed once (as absolute paths); only their data is needed here.
+    let data = parse(&relative).map_err(|_| nix::Error::EINVAL)?.data;
     let target = std::path::absolute(target).map_err(|_| nix::Error::EINVAL)?;
     std::thread::scope(|scope| {
         scope
@@ -209,20 +270,49 @@ mod tests {
         assert!(options.join(",").len() < 4096, "fits in a page now");
     }
 
+    fn options(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
     #[test]
     fn options_split_into_flags_and_data() {
-        let (flags, data) = parse(&[
-            "ro".into(),
-            "rbind".into(),
-            "lowerdir=/a".into(),
-            "upperdir=/b".into(),
-        ]);
+        let parsed =
+            parse(&options(&["ro", "rbind", "lowerdir=/a", "upperdir=/b"])).expect("parse");
         assert_eq!(
-            flags,
+            parsed.flags,
             MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC
         );
-        assert_eq!(data, "lowerdir=/a,upperdir=/b");
-        let (flags, _) = parse(&["ro".into(), "rw".into()]);
-        assert!(flags.is_empty(), "later options win");
+        assert_eq!(parsed.data, "lowerdir=/a,upperdir=/b");
+        assert!(parsed.loop_device.is_none());
+        let parsed = parse(&options(&["ro", "rw"])).expect("parse");
+        assert!(parsed.flags.is_empty(), "later options win");
+    }
+
+    #[test]
+    fn loop_and_direct_io_ask_for_a_loop_device() {
+        let parsed = parse(&options(&["loop", "ro", "direct-io", "noload"])).expect("parse");
+        let device = parsed.loop_device.expect("a loop device");
+        assert!(device.read_only && device.direct_io);
+        assert_eq!(
+            parsed.data, "noload",
+            "loop and direct-io are not filesystem data"
+        );
+        let parsed = parse(&options(&["direct-io"])).expect("parse");
+        assert_eq!(
+            parsed.data, "direct-io",
+            "without loop, it is the filesystem's"
+        );
+    }
+
+    #[test]
+    fn mount_manager_and_idmap_options_are_refused() {
+        for option in [
+            "X-containerd.mkdir.path=/x",
+            "uidmap=0:1000:1",
+            "gidmap=0:1000:1",
+        ] {
+            let error = parse(&options(&["rw", option])).expect_err(option);
+            assert!(error.contains(option), "{error}");
+        }
     }
 }
