@@ -45,6 +45,7 @@ const SCENARIOS: &[Scenario] = &[
         pods_survive_a_containerd_restart,
     ),
     ("stdio_belongs_to_io_uid", stdio_belongs_to_io_uid),
+    ("mounts_with_propagation", mounts_with_propagation),
 ];
 
 struct Fixture {
@@ -71,6 +72,14 @@ impl Fixture {
             return Err("no CRI daemon".into());
         };
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| scenario(bed))) {
+            // What containerd and the shims logged, for the failure's report.
+            let log = std::fs::read_to_string(bed.containerd().log_path()).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- the end of {}'s containerd log ---\n{}",
+                self.name(),
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            );
             // The scenario's pods go with the client; a fresh one for the next scenario.
             *slot = None;
             resume_unwind(panic);
@@ -570,6 +579,95 @@ fn stdio_belongs_to_io_uid(bed: &mut CriDaemon) {
     for line in [" stdout F 1000", " stdout F out", " stderr F err"] {
         assert!(text.contains(line), "{line:?} missing in {text:?}");
     }
+    remove(bed, &pod);
+}
+
+/// A host folder made a shared mount of its own (CRI refuses host-to-container propagation
+/// from a private mount, and this host's root is private), unmounted when dropped.
+struct SharedFolder(tempfile::TempDir);
+
+impl SharedFolder {
+    fn new() -> SharedFolder {
+        use nix::mount::{MsFlags, mount};
+        let dir = tempfile::tempdir().expect("tempdir");
+        mount(
+            Some(dir.path()),
+            dir.path(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .expect("bind");
+        mount(
+            None::<&str>,
+            dir.path(),
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .expect("make shared");
+        SharedFolder(dir)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for SharedFolder {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.path().join("sub"), nix::mount::MntFlags::MNT_DETACH);
+        let _ = nix::mount::umount2(self.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// CRI's mounts: host-to-container propagation (a mount made on the host after the start
+/// shows inside), and a read-only bind.
+fn mounts_with_propagation(bed: &mut CriDaemon) {
+    let shared = SharedFolder::new();
+    let readonly = tempfile::tempdir().expect("tempdir");
+    std::fs::write(readonly.path().join("seen"), "ro\n").expect("write");
+    let pod = pod(bed, "mounts");
+    let mut config = container("c", "sleep 600");
+    config.mounts = vec![
+        cri::Mount {
+            container_path: "/mnt/h2c".into(),
+            host_path: shared.path().display().to_string(),
+            propagation: cri::MountPropagation::PropagationHostToContainer as i32,
+            ..Default::default()
+        },
+        cri::Mount {
+            container_path: "/mnt/ro".into(),
+            host_path: readonly.path().display().to_string(),
+            readonly: true,
+            ..Default::default()
+        },
+    ];
+    let id = run(bed, &pod, config);
+    let sub = shared.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("tmpfs on the host");
+    std::fs::write(sub.join("late"), "propagated\n").expect("write");
+    let out = exec_sync(bed, &id, &["cat", "/mnt/h2c/sub/late"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "propagated\n",
+        "{out:?}"
+    );
+    let out = exec_sync(bed, &id, &["cat", "/mnt/ro/seen"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ro\n", "{out:?}");
+    let out = exec_sync(bed, &id, &["touch", "/mnt/ro/x"]);
+    assert_ne!(
+        out.exit_code, 0,
+        "a read-only mount refuses writes: {out:?}"
+    );
     remove(bed, &pod);
 }
 
