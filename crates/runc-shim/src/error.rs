@@ -56,6 +56,14 @@ pub enum Error {
         /// Its state's name.
         state: &'static str,
     },
+    /// The process never ran (not started yet, or its start failed), so there is nothing to
+    /// signal. (containerd's client takes this code as "nothing to wait for" when it kills a
+    /// process before deleting it; with "not found" it waits for an exit.)
+    #[error("{process} was never started")]
+    NotStarted {
+        /// `container ID` or `exec EXEC of container ID`.
+        process: String,
+    },
     /// The call is not valid in the process's state.
     #[error("{process}: {transition}")]
     InvalidState {
@@ -122,6 +130,7 @@ impl Error {
             Error::NotRunning { .. }
             | Error::StillRunning { .. }
             | Error::InvalidState { .. }
+            | Error::NotStarted { .. }
             | Error::NoTerminal { .. } => Code::FAILED_PRECONDITION,
             Error::InvalidArgument { .. } | Error::Stdio { .. } => Code::INVALID_ARGUMENT,
             Error::Runc { cause } if cause.is_not_found() => Code::NOT_FOUND,

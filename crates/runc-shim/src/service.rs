@@ -316,7 +316,15 @@ impl Service {
             })
         })?;
         let call = self.begin();
-        let launched = exec::start(&self.ctx, launch).await?;
+        let launched = match exec::start(&self.ctx, launch).await {
+            Ok(launched) => launched,
+            Err(e) => {
+                // It will never run: a Wait on it (containerd's CRI waits before it deletes a
+                // failed exec) returns now.
+                let _ = self.with(id, |c| Ok(c.process(exec_id)?.start_failed()));
+                return Err(e);
+            }
+        };
         let pid = launched.pid;
         let recorded = {
             let mut shared = self.lock();
@@ -370,11 +378,16 @@ impl Service {
 
     async fn wait(&self, req: WaitRequest) -> Result<WaitResponse, Error> {
         let mut rx = self.with(&req.id, |c| Ok(c.process(&req.exec_id)?.exited()))?;
-        let stopped = rx.wait_for(|s| matches!(s, State::Stopped { .. })).await;
-        match stopped.as_deref() {
+        let finished = rx.wait_for(Process::is_finished).await;
+        match finished.as_deref() {
             Ok(State::Stopped { status, at, .. }) => Ok(WaitResponse {
                 exit_status: *status,
                 exited_at: Some(*at),
+            }),
+            // As the Go shim answers for an exec whose start failed.
+            Ok(State::StartFailed) => Ok(WaitResponse {
+                exit_status: 0,
+                exited_at: None,
             }),
             _ => Err(Error::ContainerNotFound { id: req.id }),
         }
@@ -385,6 +398,11 @@ impl Service {
             Ok((c.runc.clone(), c.process(&req.exec_id)?.state()))
         })?;
         let Some(pid) = state.live_pid() else {
+            if matches!(state, State::Defined | State::StartFailed) {
+                return Err(Error::NotStarted {
+                    process: process_name(&req.id, &req.exec_id),
+                });
+            }
             return Err(Error::NoProcess {
                 process: process_name(&req.id, &req.exec_id),
                 state: state.name(),

@@ -1,7 +1,7 @@
 //! End-to-end scenarios through real containerd and `ctr`, run against our shim and, to prove
 //! the tests test the right thing, against Debian's Go `containerd-shim-runc-v2`: output and
-//! exit codes, terminals, signals, exec with and without stdin, ps, pause/resume, update,
-//! metrics, containerd restarted under a running container, `file://` and `binary://` logs,
+//! exit codes, terminals, signals, exec with and without stdin, a failed exec, ps,
+//! pause/resume, update, metrics, containerd restarted under a running container, `file://` and `binary://` logs,
 //! OOM kills, image rootfs mounts, grouping, and nothing left behind.
 //!
 //! Each scenario is its own test per daemon and shim (`ours_on_containerd_1_6::oom_kill`), so
@@ -38,6 +38,7 @@ const SCENARIOS: &[Scenario] = &[
         "exec_into_a_running_container",
         exec_into_a_running_container,
     ),
+    ("failed_exec_is_tidied_up", failed_exec_is_tidied_up),
     ("pause_and_resume", pause_and_resume),
     ("update_and_metrics", update_and_metrics),
     (
@@ -344,6 +345,32 @@ fn exec_into_a_running_container(bed: &mut Bed) {
         ps.lines().count() >= 2,
         "ps lists the task's process:\n{ps}"
     );
+}
+
+/// An exec of a binary that does not exist, tidied up as containerd's CRI does after a
+/// failed ExecSync: Start fails with runc's reason, the Wait issued before it returns, the
+/// kill says there is nothing to kill (not "not found", which makes containerd wait for an
+/// exit), and the exec can be deleted. Under containerd 1.6's CRI, a Wait that never
+/// returned made ExecSync hang until the client gave up.
+fn failed_exec_is_tidied_up(bed: &mut Bed) {
+    let bg = sleeper(bed);
+    let failed = bed.exec_missing_binary(bg, "missing");
+    assert!(
+        failed.start_error.contains("no such file or directory"),
+        "Start fails with runc's reason: {failed:?}"
+    );
+    assert_eq!(
+        failed.wait,
+        Some(Ok(0)),
+        "the Wait returns once Start has failed: {failed:?}"
+    );
+    assert_eq!(
+        failed.kill,
+        Some(ctrd_api::tonic::Code::FailedPrecondition),
+        "nothing to kill: {failed:?}"
+    );
+    assert_eq!(failed.deleted, Ok(()), "{failed:?}");
+    assert_eq!(bed.task_status(bg), "RUNNING");
 }
 
 fn pause_and_resume(bed: &mut Bed) {
