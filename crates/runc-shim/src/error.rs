@@ -108,6 +108,14 @@ pub enum Error {
         /// `container ID` or `exec EXEC of container ID`.
         process: String,
     },
+    /// The container's cgroup no longer exists (it was deleted under the shim).
+    #[error("container {id}: its cgroup {} is gone", path.display())]
+    CgroupGone {
+        /// The container id.
+        id: String,
+        /// The cgroup folder that was expected.
+        path: std::path::PathBuf,
+    },
     /// An operation of the shim itself failed.
     #[error("container {id}: {context}: {cause}")]
     Io {
@@ -125,6 +133,7 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::ContainerNotFound { .. } | Error::ExecNotFound { .. } => Code::NOT_FOUND,
+            Error::CgroupGone { .. } => Code::NOT_FOUND,
             Error::NoProcess { .. } => Code::NOT_FOUND,
             Error::ContainerExists { .. } | Error::ExecExists { .. } => Code::ALREADY_EXISTS,
             Error::NotRunning { .. }

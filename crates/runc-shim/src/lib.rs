@@ -4,6 +4,7 @@
 //! The shim is a library too: [`RuncShim`] plugs into [`ctrd_shim::run`], and [`Service`] is
 //! the task service, for shims that extend runc's behaviour.
 
+pub mod cgroup;
 mod console;
 mod container;
 mod create;
@@ -20,7 +21,7 @@ mod service;
 mod shim_cgroup;
 mod stdio;
 
-pub use service::Service;
+pub use service::{STATS_FROM_RUNC, Service};
 
 use ctrd_api::containerd::task::v2::DeleteResponse;
 use ctrd_api::containerd::types::{RuntimeInfo, RuntimeVersion};

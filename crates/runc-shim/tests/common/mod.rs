@@ -293,6 +293,36 @@ impl Bed {
         })
     }
 
+    /// The task's metrics through the Tasks service (`Metrics` with an id filter): the
+    /// shim's `Stats` answer as containerd passes it on.
+    pub fn metrics(&self, id: &str) -> ctrd_api::prost_types::Any {
+        use ctrd_api::containerd::services::tasks::v1::MetricsRequest;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let client = ctrd_client::Client::connect(self.containerd().grpc_address())
+                .await
+                .expect("connect")
+                .with_namespace(&self.ns);
+            let response = client
+                .tasks()
+                .metrics(MetricsRequest {
+                    filters: vec![format!("id=={id}")],
+                })
+                .await
+                .expect("metrics")
+                .into_inner();
+            response
+                .metrics
+                .into_iter()
+                .find(|m| m.id == id)
+                .and_then(|m| m.data)
+                .unwrap_or_else(|| panic!("no metrics for task {id}"))
+        })
+    }
+
     /// Stops containerd and starts the same one again on the same folders.
     pub fn restart_containerd(&mut self) {
         let old = self.containerd.take().expect("containerd");
