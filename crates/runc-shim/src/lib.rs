@@ -14,6 +14,7 @@ mod exits;
 mod metrics;
 mod mount;
 mod oom;
+mod oom_score;
 mod options;
 mod process;
 mod rootfs;
@@ -43,8 +44,11 @@ impl Shim for RuncShim {
         Ok(Service::new(ctx))
     }
 
-    /// Joins the shim cgroup the runc options name, so the serving shim starts in it.
+    /// Takes an OOM score one above containerd's and joins the shim cgroup the runc options
+    /// name, so the serving shim starts with both.
     fn on_start(ctx: &StartContext) -> Result<(), Error> {
+        oom_score::follow_parent()
+            .map_err(|e| Error::Shim(format!("adjusting the shim's OOM score: {e}")))?;
         let opts = options::decode(ctx.options.as_ref());
         if !opts.shim_cgroup.is_empty() {
             shim_cgroup::join(&opts.shim_cgroup)

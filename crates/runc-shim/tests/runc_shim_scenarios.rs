@@ -50,6 +50,10 @@ const SCENARIOS: &[Scenario] = &[
     ("oom_kill", oom_kill),
     ("image_rootfs_is_unmounted", image_rootfs_is_unmounted),
     ("group_shares_one_shim", group_shares_one_shim),
+    (
+        "shim_oom_score_follows_containerd",
+        shim_oom_score_follows_containerd,
+    ),
     ("socket_in_the_daemons_folder", socket_in_the_daemons_folder),
 ];
 
@@ -67,6 +71,8 @@ const GROUPS: &[&str] = &[
     "oom",
     "from-image",
     "grp",
+    "oomadj-300",
+    "oomadj-1000",
 ];
 
 /// One containerd and shim pair, shared by its scenarios.
@@ -589,6 +595,49 @@ fn group_shares_one_shim(bed: &mut Bed) {
 }
 
 /// Nothing left: no shim, no shim socket, no runc state.
+/// The shim takes an OOM score one above containerd's, at most 1000, and its container
+/// (whose spec sets none) starts from it.
+fn shim_oom_score_follows_containerd(bed: &mut Bed) {
+    let score = |pid: u32| -> i32 {
+        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .expect("oom_score_adj")
+            .trim()
+            .parse()
+            .expect("a number")
+    };
+    let containerd = bed.containerd().pid();
+    let rootfs = bed.rootfs();
+    // Raising a score needs no privilege, so the daemon keeps it for the next scenarios.
+    for (daemon, shim) in [(300, 301), (1000, 1000)] {
+        std::fs::write(
+            format!("/proc/{containerd}/oom_score_adj"),
+            daemon.to_string(),
+        )
+        .expect("set containerd's oom_score_adj");
+        let id = format!("oomadj-{daemon}");
+        bed.ok(&["run", "-d", "--rootfs", &rootfs, &id, "/bin/sleep", "300"]);
+        let init = bed.task_pid(&id);
+        let parent = std::fs::read_to_string(format!("/proc/{init}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()
+            })
+            .expect("the container's parent, its shim");
+        assert_eq!(
+            score(parent),
+            shim,
+            "the shim's score under containerd at {daemon}"
+        );
+        assert_eq!(score(init), shim, "the container's score");
+        bed.remove(&id);
+    }
+}
+
 fn leaves_nothing_behind(bed: &Bed, shim: Shim) {
     bed.eventually("every shim exits", || {
         shim_pids(bed.containerd()).is_empty()
