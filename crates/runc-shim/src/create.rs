@@ -13,7 +13,7 @@ use ctrd_api::containerd::task::v2::CreateTaskRequest;
 use ctrd_runc::{AsyncRunc, ConsoleSocket, CreateOptions, CriuOptions, RestoreOptions};
 use ctrd_shim::{Pid, ServeContext};
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, Figures};
 use crate::console::Console;
 use crate::container::{Container, PendingRestore};
 use crate::error::Error;
@@ -151,9 +151,9 @@ async fn started(
 
 /// The cgroup of the container whose init is `pid`, found once so that `Stats` only reads
 /// its files; `None` (and `Stats` asks runc) when it cannot be found.
-pub fn cgroup_of(id: &str, pid: Pid) -> Option<Cgroup> {
+pub fn cgroup_of(id: &str, pid: Pid) -> Option<Figures> {
     match Cgroup::of_process(pid.into()) {
-        Ok(cgroup) => Some(cgroup),
+        Ok(cgroup) => Some(Figures::new(cgroup)),
         Err(e) => {
             tracing::warn!(%id, error = %e, "no cgroup found; Stats will ask runc");
             None

@@ -557,7 +557,8 @@ impl Service {
     /// when its cgroup is unknown or [`STATS_FROM_RUNC`] is set.
     async fn stats(&self, id: &str) -> Result<StatsResponse, Error> {
         let (runc, cgroup) = self.with(id, |c| Ok((c.runc.clone(), c.cgroup.clone())))?;
-        if let Some(cgroup) = cgroup.filter(|_| !stats_from_runc()) {
+        if let Some(figures) = cgroup.filter(|_| !stats_from_runc()) {
+            let cgroup = figures.cgroup();
             if !cgroup.exists() {
                 return Err(Error::CgroupGone {
                     id: id.to_owned(),
@@ -565,7 +566,7 @@ impl Service {
                 });
             }
             return Ok(StatsResponse {
-                stats: Some(cgroup.metrics()),
+                stats: Some(figures.metrics()),
             });
         }
         let stats = runc.stats(id).await?;

@@ -14,10 +14,12 @@ mod v2;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ctrd_api::TypeUrl;
 use ctrd_api::prost_types::Any;
 
+use files::Reader;
 pub use mounts::{Hierarchy, Mounts};
 
 /// Where a container's cgroup files are.
@@ -85,12 +87,40 @@ impl Cgroup {
         }
     }
 
+    /// The cgroup's figures as the metrics message of its version, read through `reader`.
+    fn metrics_with(&self, reader: &Reader) -> Any {
+        match self {
+            Cgroup::V1(dirs) => v1::metrics(reader, dirs).to_any(),
+            Cgroup::V2(dir) => v2::metrics(reader, dir).to_any(),
+        }
+    }
+}
+
+/// A container's cgroup and the descriptors its figures are read through (opened on the first
+/// `Stats`, kept until the container goes). Clones share the descriptors.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    cgroup: Cgroup,
+    reader: Arc<Reader>,
+}
+
+impl Figures {
+    /// The figures of `cgroup`; nothing is opened yet.
+    pub fn new(cgroup: Cgroup) -> Figures {
+        Figures {
+            cgroup,
+            reader: Arc::default(),
+        }
+    }
+
+    /// The cgroup.
+    pub fn cgroup(&self) -> &Cgroup {
+        &self.cgroup
+    }
+
     /// The cgroup's figures as the metrics message of its version.
     pub fn metrics(&self) -> Any {
-        match self {
-            Cgroup::V1(dirs) => v1::metrics(dirs).to_any(),
-            Cgroup::V2(dir) => v2::metrics(dir).to_any(),
-        }
+        self.cgroup.metrics_with(&self.reader)
     }
 }
 

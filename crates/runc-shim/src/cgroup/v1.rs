@@ -5,48 +5,49 @@ use std::path::{Path, PathBuf};
 
 use ctrd_api::io::containerd::cgroups::v1;
 
-use super::files;
+use super::files::{self, Reader};
 
 /// Nanoseconds per `USER_HZ` tick, the unit of `cpuacct.stat` (100 ticks a second on Linux).
 const NANOS_PER_TICK: u64 = 1_000_000_000 / 100;
 
 /// The figures of the controllers in `dirs` (a controller without a folder adds nothing).
-pub fn metrics(dirs: &HashMap<String, PathBuf>) -> v1::Metrics {
+pub fn metrics(r: &Reader, dirs: &HashMap<String, PathBuf>) -> v1::Metrics {
     let dir = |c: &str| dirs.get(c).map(PathBuf::as_path).filter(|d| d.exists());
     v1::Metrics {
-        hugetlb: dir("hugetlb").map(hugetlb).unwrap_or_default(),
-        pids: dir("pids").map(pids),
+        hugetlb: dir("hugetlb").map(|d| hugetlb(r, d)).unwrap_or_default(),
+        pids: dir("pids").map(|d| pids(r, d)),
         cpu: (dir("cpu").is_some() || dir("cpuacct").is_some())
-            .then(|| cpu(dir("cpu"), dir("cpuacct"))),
-        memory: dir("memory").map(memory),
-        memory_oom_control: dir("memory").map(oom_control),
-        blkio: dir("blkio").map(|d| blkio(d, &devices())),
+            .then(|| cpu(r, dir("cpu"), dir("cpuacct"))),
+        memory: dir("memory").map(|d| memory(r, d)),
+        memory_oom_control: dir("memory").map(|d| oom_control(r, d)),
+        blkio: dir("blkio").map(|d| blkio(r, d, &devices(r))),
         ..Default::default()
     }
 }
 
-fn pids(dir: &Path) -> v1::PidsStat {
+fn pids(r: &Reader, dir: &Path) -> v1::PidsStat {
     v1::PidsStat {
-        current: files::number(dir, "pids.current"),
-        limit: files::number(dir, "pids.max"),
+        current: r.number(dir, "pids.current"),
+        limit: r.number(dir, "pids.max"),
     }
 }
 
-fn cpu(cpu: Option<&Path>, cpuacct: Option<&Path>) -> v1::CpuStat {
+fn cpu(r: &Reader, cpu: Option<&Path>, cpuacct: Option<&Path>) -> v1::CpuStat {
     let usage = cpuacct.map(|dir| {
-        let ticks = files::keyed(dir, "cpuacct.stat");
+        let ticks = r.keyed(dir, "cpuacct.stat");
         let tick = |k: &str| ticks.get(k).copied().unwrap_or(0) * NANOS_PER_TICK;
         v1::CpuUsage {
-            total: files::number(dir, "cpuacct.usage"),
+            total: r.number(dir, "cpuacct.usage"),
             kernel: tick("system"),
             user: tick("user"),
-            per_cpu: files::text(dir, "cpuacct.usage_percpu")
+            per_cpu: r
+                .text(dir, "cpuacct.usage_percpu")
                 .map(|t| files::parse_list(&t))
                 .unwrap_or_default(),
         }
     });
     let throttling = cpu.map(|dir| {
-        let stat = files::keyed(dir, "cpu.stat");
+        let stat = r.keyed(dir, "cpu.stat");
         let get = |k: &str| stat.get(k).copied().unwrap_or(0);
         v1::Throttle {
             periods: get("nr_periods"),
@@ -60,8 +61,8 @@ fn cpu(cpu: Option<&Path>, cpuacct: Option<&Path>) -> v1::CpuStat {
     }
 }
 
-fn memory_entry(dir: &Path, module: &str) -> v1::MemoryEntry {
-    let file = |name: &str| files::number(dir, &format!("memory.{module}{name}"));
+fn memory_entry(r: &Reader, dir: &Path, module: &str) -> v1::MemoryEntry {
+    let file = |name: &str| r.number(dir, &format!("memory.{module}{name}"));
     v1::MemoryEntry {
         limit: file("limit_in_bytes"),
         usage: file("usage_in_bytes"),
@@ -70,8 +71,8 @@ fn memory_entry(dir: &Path, module: &str) -> v1::MemoryEntry {
     }
 }
 
-fn memory(dir: &Path) -> v1::MemoryStat {
-    let stat = files::keyed(dir, "memory.stat");
+fn memory(r: &Reader, dir: &Path) -> v1::MemoryStat {
+    let stat = r.keyed(dir, "memory.stat");
     let s = |k: &str| stat.get(k).copied().unwrap_or(0);
     v1::MemoryStat {
         cache: s("cache"),
@@ -106,15 +107,15 @@ fn memory(dir: &Path) -> v1::MemoryStat {
         total_inactive_file: s("total_inactive_file"),
         total_active_file: s("total_active_file"),
         total_unevictable: s("total_unevictable"),
-        usage: Some(memory_entry(dir, "")),
-        swap: Some(memory_entry(dir, "memsw.")),
-        kernel: Some(memory_entry(dir, "kmem.")),
-        kernel_tcp: Some(memory_entry(dir, "kmem.tcp.")),
+        usage: Some(memory_entry(r, dir, "")),
+        swap: Some(memory_entry(r, dir, "memsw.")),
+        kernel: Some(memory_entry(r, dir, "kmem.")),
+        kernel_tcp: Some(memory_entry(r, dir, "kmem.tcp.")),
     }
 }
 
-fn oom_control(dir: &Path) -> v1::MemoryOomControl {
-    let control = files::keyed(dir, "memory.oom_control");
+fn oom_control(r: &Reader, dir: &Path) -> v1::MemoryOomControl {
+    let control = r.keyed(dir, "memory.oom_control");
     let get = |k: &str| control.get(k).copied().unwrap_or(0);
     v1::MemoryOomControl {
         oom_kill_disable: get("oom_kill_disable"),
@@ -123,24 +124,24 @@ fn oom_control(dir: &Path) -> v1::MemoryOomControl {
     }
 }
 
-fn hugetlb(dir: &Path) -> Vec<v1::HugetlbStat> {
+fn hugetlb(r: &Reader, dir: &Path) -> Vec<v1::HugetlbStat> {
     files::huge_page_sizes()
-        .into_iter()
+        .iter()
         .map(|size| {
-            let file = |name: &str| files::number(dir, &format!("hugetlb.{size}.{name}"));
+            let file = |name: &str| r.number(dir, &format!("hugetlb.{size}.{name}"));
             v1::HugetlbStat {
                 usage: file("usage_in_bytes"),
                 max: file("max_usage_in_bytes"),
                 failcnt: file("failcnt"),
-                pagesize: size,
+                pagesize: size.clone(),
             }
         })
         .collect()
 }
 
 /// Block device names by number, from `/proc/partitions` (`/dev/vda` for 254:0).
-fn devices() -> HashMap<(u64, u64), String> {
-    files::text(Path::new("/proc"), "partitions")
+fn devices(r: &Reader) -> HashMap<(u64, u64), String> {
+    r.text(Path::new("/proc"), "partitions")
         .map(|t| parse_partitions(&t))
         .unwrap_or_default()
 }
@@ -163,9 +164,9 @@ fn parse_partitions(text: &str) -> HashMap<(u64, u64), String> {
 /// The blkio figures: the proportional-weight scheduler's `*_recursive` files where the
 /// kernel has them and they hold entries, else the throttling layer's counters (which every
 /// request passes through).
-fn blkio(dir: &Path, devices: &HashMap<(u64, u64), String>) -> v1::BlkIoStat {
+fn blkio(r: &Reader, dir: &Path, devices: &HashMap<(u64, u64), String>) -> v1::BlkIoStat {
     let read = |name: &str| {
-        files::text(dir, &format!("blkio.{name}"))
+        r.text(dir, &format!("blkio.{name}"))
             .map(|t| parse_blkio(&t, devices))
             .unwrap_or_default()
     };

@@ -4,42 +4,45 @@ use std::path::Path;
 
 use ctrd_api::io::containerd::cgroups::v2;
 
-use super::files;
+use super::files::{self, Reader};
 
 /// The figures of the cgroup folder `dir` (files a controller that is not enabled would
 /// write read as zero).
-pub fn metrics(dir: &Path) -> v2::Metrics {
+pub fn metrics(r: &Reader, dir: &Path) -> v2::Metrics {
     v2::Metrics {
         pids: Some(v2::PidsStat {
-            current: files::number(dir, "pids.current"),
-            limit: files::number_or(dir, "pids.max", u64::MAX),
+            current: r.number(dir, "pids.current"),
+            limit: r.number_or(dir, "pids.max", u64::MAX),
         }),
-        cpu: Some(cpu(dir)),
-        memory: Some(memory(dir)),
+        cpu: Some(cpu(r, dir)),
+        memory: Some(memory(r, dir)),
         memory_events: dir
             .join("memory.events")
             .exists()
-            .then(|| memory_events(dir)),
+            .then(|| memory_events(r, dir)),
         io: Some(v2::IoStat {
-            usage: files::text(dir, "io.stat")
+            usage: r
+                .text(dir, "io.stat")
                 .map(|t| parse_io(&t))
                 .unwrap_or_default(),
-            psi: psi(dir, "io.pressure"),
+            psi: psi(r, dir, "io.pressure"),
         }),
         rdma: Some(v2::RdmaStat {
-            current: files::text(dir, "rdma.current")
+            current: r
+                .text(dir, "rdma.current")
                 .map(|t| parse_rdma(&t))
                 .unwrap_or_default(),
-            limit: files::text(dir, "rdma.max")
+            limit: r
+                .text(dir, "rdma.max")
                 .map(|t| parse_rdma(&t))
                 .unwrap_or_default(),
         }),
-        hugetlb: hugetlb(dir),
+        hugetlb: hugetlb(r, dir),
     }
 }
 
-fn cpu(dir: &Path) -> v2::CpuStat {
-    let stat = files::keyed(dir, "cpu.stat");
+fn cpu(r: &Reader, dir: &Path) -> v2::CpuStat {
+    let stat = r.keyed(dir, "cpu.stat");
     let get = |k: &str| stat.get(k).copied().unwrap_or(0);
     v2::CpuStat {
         usage_usec: get("usage_usec"),
@@ -48,14 +51,14 @@ fn cpu(dir: &Path) -> v2::CpuStat {
         nr_periods: get("nr_periods"),
         nr_throttled: get("nr_throttled"),
         throttled_usec: get("throttled_usec"),
-        psi: psi(dir, "cpu.pressure"),
+        psi: psi(r, dir, "cpu.pressure"),
     }
 }
 
-fn memory(dir: &Path) -> v2::MemoryStat {
-    let stat = files::keyed(dir, "memory.stat");
+fn memory(r: &Reader, dir: &Path) -> v2::MemoryStat {
+    let stat = r.keyed(dir, "memory.stat");
     let s = |k: &str| stat.get(k).copied().unwrap_or(0);
-    let unlimited = |name: &str| files::number_or(dir, name, u64::MAX);
+    let unlimited = |name: &str| r.number_or(dir, name, u64::MAX);
     v2::MemoryStat {
         anon: s("anon"),
         file: s("file"),
@@ -88,18 +91,18 @@ fn memory(dir: &Path) -> v2::MemoryStat {
         pglazyfreed: s("pglazyfreed"),
         thp_fault_alloc: s("thp_fault_alloc"),
         thp_collapse_alloc: s("thp_collapse_alloc"),
-        usage: files::number(dir, "memory.current"),
+        usage: r.number(dir, "memory.current"),
         usage_limit: unlimited("memory.max"),
-        swap_usage: files::number(dir, "memory.swap.current"),
+        swap_usage: r.number(dir, "memory.swap.current"),
         swap_limit: unlimited("memory.swap.max"),
-        max_usage: files::number(dir, "memory.peak"),
-        swap_max_usage: files::number(dir, "memory.swap.peak"),
-        psi: psi(dir, "memory.pressure"),
+        max_usage: r.number(dir, "memory.peak"),
+        swap_max_usage: r.number(dir, "memory.swap.peak"),
+        psi: psi(r, dir, "memory.pressure"),
     }
 }
 
-fn memory_events(dir: &Path) -> v2::MemoryEvents {
-    let events = files::keyed(dir, "memory.events");
+fn memory_events(r: &Reader, dir: &Path) -> v2::MemoryEvents {
+    let events = r.keyed(dir, "memory.events");
     let get = |k: &str| events.get(k).copied().unwrap_or(0);
     v2::MemoryEvents {
         low: get("low"),
@@ -110,22 +113,22 @@ fn memory_events(dir: &Path) -> v2::MemoryEvents {
     }
 }
 
-fn hugetlb(dir: &Path) -> Vec<v2::HugeTlbStat> {
+fn hugetlb(r: &Reader, dir: &Path) -> Vec<v2::HugeTlbStat> {
     files::huge_page_sizes()
-        .into_iter()
+        .iter()
         .filter(|size| dir.join(format!("hugetlb.{size}.current")).exists())
         .map(|size| v2::HugeTlbStat {
-            current: files::number(dir, &format!("hugetlb.{size}.current")),
-            max: files::number_or(dir, &format!("hugetlb.{size}.max"), u64::MAX),
-            pagesize: size,
+            current: r.number(dir, &format!("hugetlb.{size}.current")),
+            max: r.number_or(dir, &format!("hugetlb.{size}.max"), u64::MAX),
+            pagesize: size.clone(),
         })
         .collect()
 }
 
 /// A pressure file (`some avg10=0.00 avg60=0.00 avg300=0.00 total=0`, then `full ...`);
 /// `None` without one (kernels without PSI).
-fn psi(dir: &Path, name: &str) -> Option<v2::PsiStats> {
-    files::text(dir, name).map(|t| parse_psi(&t))
+fn psi(r: &Reader, dir: &Path, name: &str) -> Option<v2::PsiStats> {
+    r.text(dir, name).map(|t| parse_psi(&t))
 }
 
 fn parse_psi(text: &str) -> v2::PsiStats {
@@ -217,7 +220,7 @@ mod tests {
 
     #[test]
     fn a_recorded_folder_without_controllers() {
-        let m = metrics(&fixture("cgroup-v2-recorded"));
+        let m = metrics(&Reader::default(), &fixture("cgroup-v2-recorded"));
         let cpu = m.cpu.expect("cpu");
         assert_eq!(
             (cpu.usage_usec, cpu.user_usec, cpu.system_usec),
@@ -237,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_folder_with_controllers() {
-        let m = metrics(&fixture("cgroup-v2-controllers"));
+        let m = metrics(&Reader::default(), &fixture("cgroup-v2-controllers"));
         let cpu = m.cpu.expect("cpu");
         assert_eq!(
             (cpu.usage_usec, cpu.user_usec, cpu.system_usec),
