@@ -61,6 +61,10 @@ enum Task {
         /// Skip the 1 GiB throughput figure.
         #[arg(long)]
         quick: bool,
+        /// Measure only the Stats figures, on an installed test bed (no set-up step): a quick
+        /// check after a change to Stats.
+        #[arg(long)]
+        stats_only: bool,
     },
 }
 
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
             runs,
             daemon,
             quick,
+            stats_only,
         } => match ctrd_testbed::Daemon::ALL
             .into_iter()
             .find(|d| d.version() == daemon)
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
                 runs,
                 daemon,
                 quick,
+                stats_only,
             }),
             None => Err(Error::Message(format!(
                 "unknown daemon {daemon}: use 1.6, 1.7, 2.1 or 2.4"

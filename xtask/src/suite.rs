@@ -104,6 +104,7 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
         runs: 3,
         daemon: ctrd_testbed::Daemon::Bookworm,
         quick: false,
+        stats_only: false,
     })?;
     step("tests", "cargo", &args, &env)?;
     println!("\nxtask test: everything passed");

@@ -2,7 +2,8 @@
 //! floor, measured side by side in one interleaved run on private containerd daemons.
 //!
 //! Figures: start latency (`ctr run --rm … /bin/true`), exec latency (`ctr task exec …
-//! /bin/true`), idle PSS/RSS/threads per shim with 10 and 50 containers, stdout throughput
+//! /bin/true`), Stats latency and shim CPU per Stats call (also against our shim running runc
+//! per call), idle PSS/RSS/threads per shim with 10 and 50 containers, stdout throughput
 //! (1 GiB into a FIFO the benchmark reads), 50 concurrent starts, and binary size. Results print
 //! as a table with ratios to the Go shim and are written as JSON.
 //!
@@ -11,7 +12,7 @@
 //! and runc's (the runc commands a shim must run, timed directly on containerd's own spec). What
 //! is left is the shim's own share.
 //!
-//! One module per figure ([`latency`], [`idle`], [`throughput`], [`concurrent`]), the shims
+//! One module per figure ([`latency`], [`stats`], [`idle`], [`throughput`], [`concurrent`]), the shims
 //! under test in [`subject`], and the typed [`results`](results::Results).
 
 mod concurrent;
@@ -20,6 +21,7 @@ mod latency;
 mod log_driver;
 mod results;
 mod snapshotter;
+mod stats;
 mod subject;
 mod throughput;
 
@@ -43,6 +45,8 @@ pub struct Options {
     pub daemon: Daemon,
     /// Skip the 1 GiB throughput figure.
     pub quick: bool,
+    /// Only the Stats figures, on an installed test bed (no set-up step).
+    pub stats_only: bool,
 }
 
 /// Set by SIGINT or SIGTERM: the run stops before its next command, and its daemons, shims and
@@ -101,6 +105,9 @@ fn ms(d: Duration) -> f64 {
 /// Runs the benchmark and prints and writes its results.
 pub fn run(opts: &Options) -> Result<(), Error> {
     catch_interrupts()?;
+    if opts.stats_only {
+        return run_stats_only(opts);
+    }
     crate::suite::setup_testbed()?;
     let shim = crate::suite::build_release_shim()?;
     let floor_shim = crate::suite::build_release_example("ctrd-shim", "chroot_shim")?;
@@ -160,6 +167,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     }
     floor.remove_all(&["exec-target".to_owned()]);
 
+    let (stats_ms, stats_cpu_us) =
+        stats::measure(subjects, opts.daemon, shim_dir.path(), &rootfs, opts.quick)?;
+
     let idle = idle::measure(subjects, &rootfs)?;
     let stdout_mib_s = if opts.quick {
         Pair::unmeasured()
@@ -176,6 +186,8 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         start_floor_ms,
         exec_ms,
         exec_floor_ms,
+        stats_ms,
+        stats_cpu_us,
         idle,
         stdout_mib_s,
         concurrent_50_ms,
@@ -204,4 +216,41 @@ pub fn run(opts: &Options) -> Result<(), Error> {
             missing.join(", ")
         )))
     }
+}
+
+/// `--stats-only`: the Stats figures alone, printed.
+fn run_stats_only(opts: &Options) -> Result<(), Error> {
+    let shim = crate::suite::build_release_shim()?;
+    let shim_dir = tempfile::Builder::new()
+        .prefix("ctrd-bench-")
+        .tempdir()
+        .map_err(|e| Error::io(Path::new("tempdir"), e))?;
+    std::os::unix::fs::symlink(&shim, shim_dir.path().join("containerd-shim-runc-v2"))
+        .map_err(|e| Error::io(&shim, e))?;
+    let daemon = |path: &[&Path]| {
+        Containerd::start_with_path(opts.daemon, path).map_err(|e| Error::Message(e.to_string()))
+    };
+    let (ours_daemon, go_daemon) = (daemon(&[shim_dir.path()])?, daemon(&[])?);
+    let ours = Subject {
+        name: "ours",
+        containerd: &ours_daemon,
+        ns: "bench-ours".into(),
+    };
+    let go = Subject {
+        name: "go",
+        containerd: &go_daemon,
+        ns: "bench-go".into(),
+    };
+    let rootfs = Rootfs::busybox().map_err(|e| Error::Message(e.to_string()))?;
+    let rootfs = rootfs.path().display().to_string();
+    println!("bench: Stats only, containerd {}", opts.daemon.version());
+    let (stats_ms, stats_cpu_us) = stats::measure(
+        [&ours, &go],
+        opts.daemon,
+        shim_dir.path(),
+        &rootfs,
+        opts.quick,
+    )?;
+    results::print_stats(stats_ms, stats_cpu_us);
+    Ok(())
 }
