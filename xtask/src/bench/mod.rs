@@ -167,8 +167,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     }
     floor.remove_all(&["exec-target".to_owned()]);
 
-    let (stats_ms, stats_cpu_us) =
-        stats::measure(subjects, opts.daemon, shim_dir.path(), &rootfs, opts.quick)?;
+    let stats = stats::measure(subjects, opts.daemon, shim_dir.path(), &rootfs, opts.quick)?;
 
     let idle = idle::measure(subjects, &rootfs)?;
     let stdout_mib_s = if opts.quick {
@@ -186,8 +185,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         start_floor_ms,
         exec_ms,
         exec_floor_ms,
-        stats_ms,
-        stats_cpu_us,
+        stats_ms: stats.latency_ms,
+        stats_cpu_us: stats.cpu_us,
+        stats_get_ms: stats.get_ms,
         idle,
         stdout_mib_s,
         concurrent_50_ms,
@@ -244,13 +244,13 @@ fn run_stats_only(opts: &Options) -> Result<(), Error> {
     let rootfs = Rootfs::busybox().map_err(|e| Error::Message(e.to_string()))?;
     let rootfs = rootfs.path().display().to_string();
     println!("bench: Stats only, containerd {}", opts.daemon.version());
-    let (stats_ms, stats_cpu_us) = stats::measure(
+    let stats = stats::measure(
         [&ours, &go],
         opts.daemon,
         shim_dir.path(),
         &rootfs,
         opts.quick,
     )?;
-    results::print_stats(stats_ms, stats_cpu_us);
+    results::print_stats(stats.latency_ms, stats.cpu_us, stats.get_ms);
     Ok(())
 }

@@ -118,6 +118,9 @@ pub struct Results {
     pub stats_ms: StatsFigure,
     /// Shim CPU per Stats call, children included (µs).
     pub stats_cpu_us: StatsFigure,
+    /// `Tasks.Get` latency on the same target (median ms): the round trip through containerd
+    /// to the shim with trivial work in the shim, what of the Stats latency no shim avoids.
+    pub stats_get_ms: Pair,
     /// Idle footprint.
     pub idle: IdleFigures,
     /// Stdout throughput (MiB/s); NaN when skipped with `--quick`.
@@ -269,7 +272,7 @@ impl Results {
             "MiB",
         );
 
-        print_stats(self.stats_ms, self.stats_cpu_us);
+        print_stats(self.stats_ms, self.stats_cpu_us, self.stats_get_ms);
 
         // Where each latency goes: what no runc shim can avoid, and the shims' own shares.
         println!("\n| where a latency goes (medians, ms)                 |  start |   exec |");
@@ -305,7 +308,7 @@ impl Results {
 
 /// Prints the Stats figures three ways (the cgroup files, the Go shim, a runc process per
 /// call) with their ratios to the Go shim.
-pub fn print_stats(stats_ms: StatsFigure, cpu_us: StatsFigure) {
+pub fn print_stats(stats_ms: StatsFigure, cpu_us: StatsFigure, get_ms: Pair) {
     println!(
         "\n| Stats, one container (Tasks.Metrics)   | ours, files |    Go shim | ours, runc/call | files/Go | runc/Go"
     );
@@ -326,6 +329,23 @@ pub fn print_stats(stats_ms: StatsFigure, cpu_us: StatsFigure) {
             f.runc_per_call / f.go
         );
     }
+    println!(
+        "| {:<38} | {:>11.3} | {:>10.3} | {:>15} | {:>7.2}x |          ms",
+        "Tasks.Get on the same task (the floor)",
+        get_ms.ours,
+        get_ms.go,
+        "-",
+        get_ms.ours / get_ms.go
+    );
+    let (ours, go) = (stats_ms.ours - get_ms.ours, stats_ms.go - get_ms.go);
+    println!(
+        "| {:<38} | {:>11.3} | {:>10.3} | {:>15} | {:>7.2}x |          ms",
+        "Stats latency above that floor",
+        ours,
+        go,
+        "-",
+        ours / go
+    );
 }
 
 #[cfg(test)]
@@ -365,6 +385,7 @@ mod tests {
                 go: 300.0,
                 runc_per_call: 3000.0,
             },
+            stats_get_ms: pair,
             idle: IdleFigures {
                 ours_10: idle,
                 go_10: idle,

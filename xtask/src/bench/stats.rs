@@ -11,7 +11,7 @@ use ctrd_api::containerd::services::tasks::v1::{GetRequest, MetricsRequest};
 use ctrd_client::Client;
 use ctrd_testbed::{Containerd, Daemon};
 
-use super::results::StatsFigure;
+use super::results::{Pair, StatsFigure};
 use super::subject::{RUNC_RUNTIME, Subject, ctr_run};
 use super::{go_on, median, ms};
 use crate::Error;
@@ -21,15 +21,27 @@ const TARGET: &str = "stats-target";
 /// The variable that makes our runc shim ask runc for Stats (`ctrd_runc_shim::STATS_FROM_RUNC`).
 const STATS_FROM_RUNC: &str = "CTRD_RUNC_SHIM_STATS";
 
-/// Latency (median ms) and shim CPU per call (µs) for our shim, the Go shim and our shim on
-/// the runc path (under a daemon of its own, started here, whose shims get the variable).
+/// What the Stats figures measured: latency (median ms) and shim CPU per call (µs) for our
+/// shim, the Go shim and our shim on the runc path, and the latency of `Tasks.Get` (a round
+/// trip to the shim whose shim-side work is trivial: `State`) for our shim and the Go shim.
+pub struct Measured {
+    /// Stats latency.
+    pub latency_ms: StatsFigure,
+    /// Shim CPU per Stats call.
+    pub cpu_us: StatsFigure,
+    /// `Tasks.Get` latency.
+    pub get_ms: Pair,
+}
+
+/// Measures Stats on our shim, the Go shim and our shim on the runc path (under a daemon of
+/// its own, started here, whose shims get the variable).
 pub fn measure(
     subjects: [&Subject<'_>; 2],
     daemon: Daemon,
     shim_dir: &Path,
     rootfs: &str,
     quick: bool,
-) -> Result<(StatsFigure, StatsFigure), Error> {
+) -> Result<Measured, Error> {
     let runc_daemon = Containerd::start_with_env(
         daemon,
         &[shim_dir],
@@ -61,7 +73,7 @@ async fn measure_all(
     subjects: [&Subject<'_>; 3],
     calls: usize,
     cpu_calls: usize,
-) -> Result<(StatsFigure, StatsFigure), Error> {
+) -> Result<Measured, Error> {
     let mut clients = Vec::new();
     for s in subjects {
         let client = Client::connect(s.containerd.grpc_address())
@@ -77,12 +89,18 @@ async fn measure_all(
         }
     }
     let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    let mut gets = [Vec::new(), Vec::new()];
     for i in 0..calls {
         for k in 0..3 {
             let k = (k + i) % 3;
             let t = Instant::now();
             stats(subjects[k], &clients[k]).await?;
             samples[k].push(ms(t.elapsed()));
+            if k < 2 {
+                let t = Instant::now();
+                get(subjects[k], &clients[k]).await?;
+                gets[k].push(ms(t.elapsed()));
+            }
         }
         if i % 50 == 0 {
             go_on()?;
@@ -100,18 +118,33 @@ async fn measure_all(
         go_on()?;
     }
     let [ours, go, runc] = samples.map(median);
-    Ok((
-        StatsFigure {
+    Ok(Measured {
+        latency_ms: StatsFigure {
             ours,
             go,
             runc_per_call: runc,
         },
-        StatsFigure {
+        cpu_us: StatsFigure {
             ours: cpu[0],
             go: cpu[1],
             runc_per_call: cpu[2],
         },
-    ))
+        get_ms: Pair::median_of(gets),
+    })
+}
+
+/// The target's task through containerd (`Tasks.Get`, which asks the shim for its `State`).
+async fn get(s: &Subject<'_>, client: &Client) -> Result<u32, Error> {
+    let task = client
+        .tasks()
+        .get(GetRequest {
+            container_id: TARGET.into(),
+            exec_id: String::new(),
+        })
+        .await
+        .map_err(|e| Error::Message(format!("{}: Get: {e}", s.name)))?
+        .into_inner();
+    Ok(task.process.map(|p| p.pid).unwrap_or(0))
 }
 
 /// One Stats call for the target, through containerd; it must carry figures.
@@ -136,16 +169,7 @@ async fn stats(s: &Subject<'_>, client: &Client) -> Result<(), Error> {
 
 /// The shim serving the target: its init process's parent.
 async fn shim_of(s: &Subject<'_>, client: &Client) -> Result<u32, Error> {
-    let task = client
-        .tasks()
-        .get(GetRequest {
-            container_id: TARGET.into(),
-            exec_id: String::new(),
-        })
-        .await
-        .map_err(|e| Error::Message(format!("{}: Get: {e}", s.name)))?
-        .into_inner();
-    let pid = task.process.map(|p| p.pid).unwrap_or(0);
+    let pid = get(s, client).await?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_err(|e| Error::Message(format!("{}: the target's process {pid}: {e}", s.name)))?;
     stat_field(&stat, 3)
