@@ -3,7 +3,7 @@
 //! call.
 //!
 //! On a cgroup v1 host (hybrid included) each controller has its own folder; on a unified
-//! (v2) host one folder holds every controller's files. [`Cgroup::metrics`] packs them as
+//! (v2) host one folder holds every controller's files. [`Figures::metrics`] packs them as
 //! containerd's `io.containerd.cgroups.v1.Metrics` or `v2.Metrics`, field by field as
 //! containerd's Go cgroups library fills them.
 
