@@ -9,6 +9,7 @@ use ctrd_api::containerd::runc::v1::Options;
 use ctrd_api::prost_types::Timestamp;
 use ctrd_runc::AsyncRunc;
 
+use crate::cgroup::Figures;
 use crate::error::{Error, process_name};
 use crate::process::{Process, State};
 use crate::rootfs::Rootfs;
@@ -36,6 +37,8 @@ pub struct Container {
     pub init_exit: Option<(u32, Timestamp)>,
     /// Created from a checkpoint: `Start` restores it, with the stdio opened at `Create`.
     pub restore: Option<PendingRestore>,
+    /// Its cgroup, found once its init process exists; `Stats` reads its files.
+    pub cgroup: Option<Figures>,
 }
 
 /// What `Start` needs to restore a container created from a checkpoint.

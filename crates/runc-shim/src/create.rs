@@ -13,6 +13,7 @@ use ctrd_api::containerd::task::v2::CreateTaskRequest;
 use ctrd_runc::{AsyncRunc, ConsoleSocket, CreateOptions, CriuOptions, RestoreOptions};
 use ctrd_shim::{Pid, ServeContext};
 
+use crate::cgroup::{Cgroup, Figures};
 use crate::console::Console;
 use crate::container::{Container, PendingRestore};
 use crate::error::Error;
@@ -68,6 +69,7 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
         shared_pid_ns,
         init_exit: None,
         restore: None,
+        cgroup: None,
     };
     if !req.checkpoint.is_empty() {
         // Restored at Start, as containerd expects a created task first.
@@ -133,6 +135,7 @@ async fn started(
     console_socket: Option<ConsoleSocket>,
 ) -> Result<(), Error> {
     let pid = runc_pid(&container.id, pid)?;
+    container.cgroup = cgroup_of(&container.id, pid);
     if let Some(socket) = console_socket {
         container.init.console = Some(attach(&container.id, socket, &container.init.stdio).await?);
     }
@@ -144,6 +147,18 @@ async fn started(
             transition,
         })?;
     Ok(())
+}
+
+/// The cgroup of the container whose init is `pid`, found once so that `Stats` only reads
+/// its files; `None` (and `Stats` asks runc) when it cannot be found.
+pub fn cgroup_of(id: &str, pid: Pid) -> Option<Figures> {
+    match Cgroup::of_process(pid.into()) {
+        Ok(cgroup) => Some(Figures::new(cgroup)),
+        Err(e) => {
+            tracing::warn!(%id, error = %e, "no cgroup found; Stats will ask runc");
+            None
+        }
+    }
 }
 
 /// The container `Start` restores from a checkpoint: what it needs, taken out of the

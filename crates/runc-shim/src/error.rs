@@ -56,6 +56,14 @@ pub enum Error {
         /// Its state's name.
         state: &'static str,
     },
+    /// The process never ran (not started yet, or its start failed), so there is nothing to
+    /// signal. (containerd's client takes this code as "nothing to wait for" when it kills a
+    /// process before deleting it; with "not found" it waits for an exit.)
+    #[error("{process} was never started")]
+    NotStarted {
+        /// `container ID` or `exec EXEC of container ID`.
+        process: String,
+    },
     /// The call is not valid in the process's state.
     #[error("{process}: {transition}")]
     InvalidState {
@@ -100,6 +108,14 @@ pub enum Error {
         /// `container ID` or `exec EXEC of container ID`.
         process: String,
     },
+    /// The container's cgroup no longer exists (it was deleted under the shim).
+    #[error("container {id}: its cgroup {} is gone", path.display())]
+    CgroupGone {
+        /// The container id.
+        id: String,
+        /// The cgroup folder that was expected.
+        path: std::path::PathBuf,
+    },
     /// An operation of the shim itself failed.
     #[error("container {id}: {context}: {cause}")]
     Io {
@@ -117,11 +133,13 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::ContainerNotFound { .. } | Error::ExecNotFound { .. } => Code::NOT_FOUND,
+            Error::CgroupGone { .. } => Code::NOT_FOUND,
             Error::NoProcess { .. } => Code::NOT_FOUND,
             Error::ContainerExists { .. } | Error::ExecExists { .. } => Code::ALREADY_EXISTS,
             Error::NotRunning { .. }
             | Error::StillRunning { .. }
             | Error::InvalidState { .. }
+            | Error::NotStarted { .. }
             | Error::NoTerminal { .. } => Code::FAILED_PRECONDITION,
             Error::InvalidArgument { .. } | Error::Stdio { .. } => Code::INVALID_ARGUMENT,
             Error::Runc { cause } if cause.is_not_found() => Code::NOT_FOUND,

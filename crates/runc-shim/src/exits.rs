@@ -250,6 +250,7 @@ mod tests {
             shared_pid_ns: false,
             init_exit: None,
             restore: None,
+            cgroup: None,
         }
     }
 

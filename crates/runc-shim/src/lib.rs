@@ -4,6 +4,7 @@
 //! The shim is a library too: [`RuncShim`] plugs into [`ctrd_shim::run`], and [`Service`] is
 //! the task service, for shims that extend runc's behaviour.
 
+pub mod cgroup;
 mod console;
 mod container;
 mod create;
@@ -14,6 +15,7 @@ mod loop_device;
 mod metrics;
 mod mount;
 mod oom;
+mod oom_score;
 mod options;
 mod process;
 mod rootfs;
@@ -21,7 +23,7 @@ mod service;
 mod shim_cgroup;
 mod stdio;
 
-pub use service::Service;
+pub use service::{STATS_FROM_RUNC, Service};
 
 use ctrd_api::containerd::task::v2::DeleteResponse;
 use ctrd_api::containerd::types::{RuntimeInfo, RuntimeVersion};
@@ -43,8 +45,11 @@ impl Shim for RuncShim {
         Ok(Service::new(ctx))
     }
 
-    /// Joins the shim cgroup the runc options name, so the serving shim starts in it.
+    /// Takes an OOM score one above containerd's and joins the shim cgroup the runc options
+    /// name, so the serving shim starts with both.
     fn on_start(ctx: &StartContext) -> Result<(), Error> {
+        oom_score::follow_parent()
+            .map_err(|e| Error::Shim(format!("adjusting the shim's OOM score: {e}")))?;
         let opts = options::decode(ctx.options.as_ref());
         if !opts.shim_cgroup.is_empty() {
             shim_cgroup::join(&opts.shim_cgroup)

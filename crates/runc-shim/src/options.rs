@@ -39,7 +39,8 @@ pub fn runc_root(options: &Options, namespace: &str) -> PathBuf {
     root.join(namespace)
 }
 
-/// The runc handle for a container: binary, root and cgroup driver from the options, its JSON log in the bundle, and the reaper as its process monitor.
+/// The runc handle for a container: binary, root and cgroup driver from the options, its JSON
+/// log in the bundle, SIGKILL when the shim dies, and the reaper as its process monitor.
 pub fn runc(
     options: &Options,
     namespace: &str,
@@ -55,7 +56,10 @@ pub fn runc(
         .binary(binary)
         .root(runc_root(options, namespace))
         .systemd_cgroup(options.systemd_cgroup)
-        .log(bundle.join("log.json"), LogFormat::Json);
+        .log(bundle.join("log.json"), LogFormat::Json)
+        // As the Go shim: a shim that dies takes the runc commands it was running with it.
+        // (The serving shim runs one thread, which starts every runc.)
+        .parent_death_signal(nix::sys::signal::Signal::SIGKILL);
     if let Some(reaper) = reaper {
         builder = builder.monitor(Arc::new(ReaperMonitor(reaper.clone())));
     }

@@ -12,6 +12,10 @@ use crate::stdio::{Stdio, StdioHandles};
 pub enum State {
     /// Defined (an exec before `Start`), no pid yet.
     Defined,
+    /// Its `Start` failed (runc could not start it): it never ran and never will, so a
+    /// `Wait` on it returns at once, as containerd's CRI expects when it tidies up a failed
+    /// exec (it waits for the exec before deleting it).
+    StartFailed,
     /// Created by runc, not started.
     Created {
         /// Its pid.
@@ -62,7 +66,7 @@ impl State {
     /// containerd's status for this state.
     pub fn status(&self) -> Status {
         match self {
-            State::Defined | State::Created { .. } => Status::Created,
+            State::Defined | State::StartFailed | State::Created { .. } => Status::Created,
             State::Running { .. } => Status::Running,
             State::Paused { .. } => Status::Paused,
             State::Stopped { .. } => Status::Stopped,
@@ -72,7 +76,7 @@ impl State {
     /// The pid, once runc has given one.
     pub fn pid(&self) -> Option<Pid> {
         match *self {
-            State::Defined => None,
+            State::Defined | State::StartFailed => None,
             State::Created { pid } | State::Running { pid } | State::Paused { pid } => Some(pid),
             State::Stopped { pid, .. } => Some(pid),
         }
@@ -87,6 +91,7 @@ impl State {
     pub fn name(&self) -> &'static str {
         match self {
             State::Defined => "not started",
+            State::StartFailed => "not started (its start failed)",
             State::Created { .. } => "created",
             State::Running { .. } => "running",
             State::Paused { .. } => "paused",
@@ -166,6 +171,18 @@ impl Process {
             State::Defined | State::Created { .. } => Some(State::Running { pid }),
             _ => None,
         })
+    }
+
+    /// Its start failed; it will never run.
+    pub fn start_failed(&self) -> Result<State, InvalidTransition> {
+        self.go("fail to start", |s| {
+            matches!(s, State::Defined).then_some(State::StartFailed)
+        })
+    }
+
+    /// Whether it has ended, or will never run: what `Wait` waits for.
+    pub fn is_finished(state: &State) -> bool {
+        matches!(state, State::Stopped { .. } | State::StartFailed)
     }
 
     /// It was frozen.

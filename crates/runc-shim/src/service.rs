@@ -6,7 +6,7 @@
 //! steps of `Create` (which run on the blocking pool) never stall another call.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ctrd_api::containerd::events::{
@@ -277,6 +277,7 @@ impl Service {
                 let mut shared = self.lock();
                 let c = shared.container_mut(id)?;
                 c.init.console = console;
+                c.cgroup = create::cgroup_of(id, pid);
                 after_runc(c.init.created(pid), id, "")?;
                 (pid, call.claim(&mut shared, pid))
             }
@@ -316,7 +317,15 @@ impl Service {
             })
         })?;
         let call = self.begin();
-        let launched = exec::start(&self.ctx, launch).await?;
+        let launched = match exec::start(&self.ctx, launch).await {
+            Ok(launched) => launched,
+            Err(e) => {
+                // It will never run: a Wait on it (containerd's CRI waits before it deletes a
+                // failed exec) returns now.
+                let _ = self.with(id, |c| Ok(c.process(exec_id)?.start_failed()));
+                return Err(e);
+            }
+        };
         let pid = launched.pid;
         let recorded = {
             let mut shared = self.lock();
@@ -370,11 +379,16 @@ impl Service {
 
     async fn wait(&self, req: WaitRequest) -> Result<WaitResponse, Error> {
         let mut rx = self.with(&req.id, |c| Ok(c.process(&req.exec_id)?.exited()))?;
-        let stopped = rx.wait_for(|s| matches!(s, State::Stopped { .. })).await;
-        match stopped.as_deref() {
+        let finished = rx.wait_for(Process::is_finished).await;
+        match finished.as_deref() {
             Ok(State::Stopped { status, at, .. }) => Ok(WaitResponse {
                 exit_status: *status,
                 exited_at: Some(*at),
+            }),
+            // As the Go shim answers for an exec whose start failed.
+            Ok(State::StartFailed) => Ok(WaitResponse {
+                exit_status: 0,
+                exited_at: None,
             }),
             _ => Err(Error::ContainerNotFound { id: req.id }),
         }
@@ -385,6 +399,11 @@ impl Service {
             Ok((c.runc.clone(), c.process(&req.exec_id)?.state()))
         })?;
         let Some(pid) = state.live_pid() else {
+            if matches!(state, State::Defined | State::StartFailed) {
+                return Err(Error::NotStarted {
+                    process: process_name(&req.id, &req.exec_id),
+                });
+            }
             return Err(Error::NoProcess {
                 process: process_name(&req.id, &req.exec_id),
                 state: state.name(),
@@ -534,6 +553,28 @@ impl Service {
         })
     }
 
+    /// The container's figures, read from its cgroup files; from `runc events --stats` only
+    /// when its cgroup is unknown or [`STATS_FROM_RUNC`] is set.
+    async fn stats(&self, id: &str) -> Result<StatsResponse, Error> {
+        let (runc, cgroup) = self.with(id, |c| Ok((c.runc.clone(), c.cgroup.clone())))?;
+        if let Some(figures) = cgroup.filter(|_| !stats_from_runc()) {
+            let cgroup = figures.cgroup();
+            if !cgroup.exists() {
+                return Err(Error::CgroupGone {
+                    id: id.to_owned(),
+                    path: cgroup.main_folder().map(Path::to_owned).unwrap_or_default(),
+                });
+            }
+            return Ok(StatsResponse {
+                stats: Some(figures.metrics()),
+            });
+        }
+        let stats = runc.stats(id).await?;
+        Ok(StatsResponse {
+            stats: Some(metrics::metrics(&stats, metrics::unified_host())),
+        })
+    }
+
     async fn checkpoint(&self, req: CheckpointTaskRequest) -> Result<(), Error> {
         let runc = self.runc_of(&req.id)?;
         let opts = match req.options.as_ref() {
@@ -577,6 +618,16 @@ impl Service {
         });
         Ok(())
     }
+}
+
+/// The environment variable that makes `Stats` ask runc (`runc events --stats`, one process
+/// per call) instead of reading the cgroup files: set it to `runc` in containerd's
+/// environment. It exists to compare the two paths; the files are the default.
+pub const STATS_FROM_RUNC: &str = "CTRD_RUNC_SHIM_STATS";
+
+fn stats_from_runc() -> bool {
+    static FROM_RUNC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FROM_RUNC.get_or_init(|| std::env::var_os(STATS_FROM_RUNC).is_some_and(|v| v == "runc"))
 }
 
 /// What `Delete` reports for a process that ended in `state` (no exit for one that never ran).
@@ -688,11 +739,7 @@ impl task_ttrpc_async::Task for Service {
     }
 
     async fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
-        let runc = self.runc_of(&req.id)?;
-        let stats = runc.stats(&req.id).await.map_err(Error::from)?;
-        Ok(StatsResponse {
-            stats: Some(metrics::metrics(&stats, metrics::unified_host())),
-        })
+        Ok(Service::stats(self, &req.id).await?)
     }
 
     async fn checkpoint(

@@ -1,7 +1,7 @@
 //! End-to-end scenarios through real containerd and `ctr`, run against our shim and, to prove
 //! the tests test the right thing, against Debian's Go `containerd-shim-runc-v2`: output and
-//! exit codes, terminals, signals, exec with and without stdin, ps, pause/resume, update,
-//! metrics, containerd restarted under a running container, `file://` and `binary://` logs,
+//! exit codes, terminals, signals, exec with and without stdin, a failed exec, ps,
+//! pause/resume, update, metrics, containerd restarted under a running container, `file://` and `binary://` logs,
 //! OOM kills, image rootfs mounts, grouping, and nothing left behind.
 //!
 //! Each scenario is its own test per daemon and shim (`ours_on_containerd_1_6::oom_kill`), so
@@ -38,6 +38,7 @@ const SCENARIOS: &[Scenario] = &[
         "exec_into_a_running_container",
         exec_into_a_running_container,
     ),
+    ("failed_exec_is_tidied_up", failed_exec_is_tidied_up),
     ("pause_and_resume", pause_and_resume),
     ("update_and_metrics", update_and_metrics),
     (
@@ -49,6 +50,10 @@ const SCENARIOS: &[Scenario] = &[
     ("oom_kill", oom_kill),
     ("image_rootfs_is_unmounted", image_rootfs_is_unmounted),
     ("group_shares_one_shim", group_shares_one_shim),
+    (
+        "shim_oom_score_follows_containerd",
+        shim_oom_score_follows_containerd,
+    ),
     ("socket_in_the_daemons_folder", socket_in_the_daemons_folder),
 ];
 
@@ -66,6 +71,8 @@ const GROUPS: &[&str] = &[
     "oom",
     "from-image",
     "grp",
+    "oomadj-300",
+    "oomadj-1000",
 ];
 
 /// One containerd and shim pair, shared by its scenarios.
@@ -346,6 +353,32 @@ fn exec_into_a_running_container(bed: &mut Bed) {
     );
 }
 
+/// An exec of a binary that does not exist, tidied up as containerd's CRI does after a
+/// failed ExecSync: Start fails with runc's reason, the Wait issued before it returns, the
+/// kill says there is nothing to kill (not "not found", which makes containerd wait for an
+/// exit), and the exec can be deleted. Under containerd 1.6's CRI, a Wait that never
+/// returned made ExecSync hang until the client gave up.
+fn failed_exec_is_tidied_up(bed: &mut Bed) {
+    let bg = sleeper(bed);
+    let failed = bed.exec_missing_binary(bg, "missing");
+    assert!(
+        failed.start_error.contains("no such file or directory"),
+        "Start fails with runc's reason: {failed:?}"
+    );
+    assert_eq!(
+        failed.wait,
+        Some(Ok(0)),
+        "the Wait returns once Start has failed: {failed:?}"
+    );
+    assert_eq!(
+        failed.kill,
+        Some(ctrd_api::tonic::Code::FailedPrecondition),
+        "nothing to kill: {failed:?}"
+    );
+    assert_eq!(failed.deleted, Ok(()), "{failed:?}");
+    assert_eq!(bed.task_status(bg), "RUNNING");
+}
+
 fn pause_and_resume(bed: &mut Bed) {
     let bg = sleeper(bed);
     bed.ok(&["tasks", "pause", bg]);
@@ -562,6 +595,49 @@ fn group_shares_one_shim(bed: &mut Bed) {
 }
 
 /// Nothing left: no shim, no shim socket, no runc state.
+/// The shim takes an OOM score one above containerd's, at most 1000, and its container
+/// (whose spec sets none) starts from it.
+fn shim_oom_score_follows_containerd(bed: &mut Bed) {
+    let score = |pid: u32| -> i32 {
+        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .expect("oom_score_adj")
+            .trim()
+            .parse()
+            .expect("a number")
+    };
+    let containerd = bed.containerd().pid();
+    let rootfs = bed.rootfs();
+    // Raising a score needs no privilege, so the daemon keeps it for the next scenarios.
+    for (daemon, shim) in [(300, 301), (1000, 1000)] {
+        std::fs::write(
+            format!("/proc/{containerd}/oom_score_adj"),
+            daemon.to_string(),
+        )
+        .expect("set containerd's oom_score_adj");
+        let id = format!("oomadj-{daemon}");
+        bed.ok(&["run", "-d", "--rootfs", &rootfs, &id, "/bin/sleep", "300"]);
+        let init = bed.task_pid(&id);
+        let parent = std::fs::read_to_string(format!("/proc/{init}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()
+            })
+            .expect("the container's parent, its shim");
+        assert_eq!(
+            score(parent),
+            shim,
+            "the shim's score under containerd at {daemon}"
+        );
+        assert_eq!(score(init), shim, "the container's score");
+        bed.remove(&id);
+    }
+}
+
 fn leaves_nothing_behind(bed: &Bed, shim: Shim) {
     bed.eventually("every shim exits", || {
         shim_pids(bed.containerd()).is_empty()

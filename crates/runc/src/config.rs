@@ -47,6 +47,7 @@ pub(crate) struct Config {
     pub debug: bool,
     pub timeout: Option<Duration>,
     pub monitor: Option<Arc<dyn ProcessMonitor>>,
+    pub parent_death_signal: Option<nix::sys::signal::Signal>,
 }
 
 impl Config {
@@ -103,6 +104,7 @@ impl Runc {
                 debug: false,
                 timeout: None,
                 monitor: None,
+                parent_death_signal: None,
             },
         }
     }
@@ -200,6 +202,17 @@ impl RuncBuilder {
     /// themselves (a shim's subreaper); see [`ProcessMonitor`].
     pub fn monitor(mut self, monitor: Arc<dyn ProcessMonitor>) -> Self {
         self.config.monitor = Some(monitor);
+        self
+    }
+
+    /// Have the kernel send `signal` to each runc process when its parent dies
+    /// (`PR_SET_PDEATHSIG`), as go-runc's `PdeathSignal`: a shim that is killed takes the runc
+    /// commands it was running with it instead of leaving them behind. The kernel sends it
+    /// when the *thread* that started runc ends, so start commands from threads that live as
+    /// long as the process (a current-thread runtime, or a runtime's worker threads, not a
+    /// blocking pool's threads, which end when idle).
+    pub fn parent_death_signal(mut self, signal: nix::sys::signal::Signal) -> Self {
+        self.config.parent_death_signal = Some(signal);
         self
     }
 

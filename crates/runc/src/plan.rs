@@ -203,6 +203,21 @@ impl Plan {
         // runc seeing it makes `create` set up a notify socket in the container and `start`
         // wait for the container to send READY=1, which an ordinary container never does.
         command.env_remove(NOTIFY_SOCKET);
+        if let Some(signal) = config.parent_death_signal {
+            let parent = nix::unistd::getpid();
+            // SAFETY: runs in the child between fork and exec; prctl and getppid are
+            // async-signal-safe system calls and touch no memory of the parent.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    nix::sys::prctl::set_pdeathsig(signal)?;
+                    // The parent may have died before the signal was armed.
+                    if nix::unistd::getppid() != parent {
+                        return Err(std::io::Error::other("runc's parent exited as it started"));
+                    }
+                    Ok(())
+                });
+            }
+        }
         match self.io.take() {
             Some(io) => io.apply(&mut command),
             None => {

@@ -2,7 +2,8 @@
 //! floor, measured side by side in one interleaved run on private containerd daemons.
 //!
 //! Figures: start latency (`ctr run --rm … /bin/true`), exec latency (`ctr task exec …
-//! /bin/true`), idle PSS/RSS/threads per shim with 10 and 50 containers, stdout throughput
+//! /bin/true`), Stats latency and shim CPU per Stats call (also against our shim running runc
+//! per call), idle PSS/RSS/threads per shim with 10 and 50 containers, stdout throughput
 //! (1 GiB into a FIFO the benchmark reads), 50 concurrent starts, and binary size. Results print
 //! as a table with ratios to the Go shim and are written as JSON.
 //!
@@ -11,7 +12,7 @@
 //! and runc's (the runc commands a shim must run, timed directly on containerd's own spec). What
 //! is left is the shim's own share.
 //!
-//! One module per figure ([`latency`], [`idle`], [`throughput`], [`concurrent`]), the shims
+//! One module per figure ([`latency`], [`stats`], [`idle`], [`throughput`], [`concurrent`]), the shims
 //! under test in [`subject`], and the typed [`results`](results::Results).
 
 mod concurrent;
@@ -21,6 +22,7 @@ mod latency;
 mod log_driver;
 mod results;
 mod snapshotter;
+mod stats;
 mod subject;
 mod throughput;
 
@@ -49,7 +51,10 @@ pub struct Options {
 }
 
 /// The groups of figures `--only` selects from.
-pub const GROUPS: &[&str] = &["shim", "log-driver", "snapshotter", "kubelet"];
+///
+/// `shim` holds every shim figure against the Go shim, Stats included; `stats` alone measures
+/// only the Stats figures (a quick check after a change to Stats).
+pub const GROUPS: &[&str] = &["shim", "stats", "log-driver", "snapshotter", "kubelet"];
 
 impl Options {
     fn wants(&self, group: &str) -> bool {
@@ -129,6 +134,8 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let mut missing = Vec::new();
     if opts.wants("shim") {
         missing = shim_figures(opts, &shim)?;
+    } else if opts.wants("stats") {
+        stats_figures(opts, &shim)?;
     }
     if opts.wants("log-driver") {
         log_driver::run(opts.smoke())?;
@@ -213,6 +220,8 @@ fn shim_figures(opts: &Options, shim: &Path) -> Result<Vec<String>, Error> {
     }
     floor.remove_all(&["exec-target".to_owned()]);
 
+    let stats = stats::measure(subjects, opts.daemon, shim_dir.path(), &rootfs, opts.quick)?;
+
     let idle = idle::measure(subjects, &rootfs)?;
     let stdout_mib_s = if opts.quick {
         Pair::unmeasured()
@@ -229,6 +238,9 @@ fn shim_figures(opts: &Options, shim: &Path) -> Result<Vec<String>, Error> {
         start_floor_ms,
         exec_ms,
         exec_floor_ms,
+        stats_ms: stats.latency_ms,
+        stats_cpu_us: stats.cpu_us,
+        stats_get_ms: stats.get_ms,
         idle,
         stdout_mib_s,
         concurrent_50_ms,
@@ -248,4 +260,40 @@ fn shim_figures(opts: &Options, shim: &Path) -> Result<Vec<String>, Error> {
     let mut missing = results.unmeasured();
     missing.retain(|figure| !(opts.quick && figure.starts_with("stdout_mib_s")));
     Ok(missing)
+}
+
+/// `--only stats`: the Stats figures alone, printed.
+fn stats_figures(opts: &Options, shim: &Path) -> Result<(), Error> {
+    let shim_dir = tempfile::Builder::new()
+        .prefix("ctrd-bench-")
+        .tempdir()
+        .map_err(|e| Error::io(Path::new("tempdir"), e))?;
+    std::os::unix::fs::symlink(shim, shim_dir.path().join("containerd-shim-runc-v2"))
+        .map_err(|e| Error::io(shim, e))?;
+    let daemon = |path: &[&Path]| {
+        Containerd::start_with_path(opts.daemon, path).map_err(|e| Error::Message(e.to_string()))
+    };
+    let (ours_daemon, go_daemon) = (daemon(&[shim_dir.path()])?, daemon(&[])?);
+    let ours = Subject {
+        name: "ours",
+        containerd: &ours_daemon,
+        ns: "bench-ours".into(),
+    };
+    let go = Subject {
+        name: "go",
+        containerd: &go_daemon,
+        ns: "bench-go".into(),
+    };
+    let rootfs = Rootfs::busybox().map_err(|e| Error::Message(e.to_string()))?;
+    let rootfs = rootfs.path().display().to_string();
+    println!("bench: Stats only, containerd {}", opts.daemon.version());
+    let stats = stats::measure(
+        [&ours, &go],
+        opts.daemon,
+        shim_dir.path(),
+        &rootfs,
+        opts.quick,
+    )?;
+    results::print_stats(stats.latency_ms, stats.cpu_us, stats.get_ms);
+    Ok(())
 }

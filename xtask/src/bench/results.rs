@@ -43,6 +43,18 @@ pub struct WithRunc {
     pub runc: f64,
 }
 
+/// A Stats figure: our shim reading the cgroup files, the Go shim, and our shim running
+/// `runc events --stats` per call.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StatsFigure {
+    /// Our shim (cgroup files read in-process).
+    pub ours: f64,
+    /// Debian's Go shim.
+    pub go: f64,
+    /// Our shim with a runc process per call.
+    pub runc_per_call: f64,
+}
+
 /// What of a latency no runc shim can avoid.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Floor {
@@ -102,6 +114,13 @@ pub struct Results {
     pub exec_ms: Pair,
     /// What of the exec latency no runc shim avoids.
     pub exec_floor_ms: Floor,
+    /// Stats latency for one container through containerd (median ms).
+    pub stats_ms: StatsFigure,
+    /// Shim CPU per Stats call, children included (µs).
+    pub stats_cpu_us: StatsFigure,
+    /// `Tasks.Get` latency on the same target (median ms): the round trip through containerd
+    /// to the shim with trivial work in the shim, what of the Stats latency no shim avoids.
+    pub stats_get_ms: Pair,
     /// Idle footprint.
     pub idle: IdleFigures,
     /// Stdout throughput (MiB/s); NaN when skipped with `--quick`.
@@ -134,6 +153,14 @@ impl Results {
             ),
             ("binary_bytes.go".to_owned(), self.binary_bytes.go as f64),
         ];
+        for (name, figure) in [
+            ("stats_ms", self.stats_ms),
+            ("stats_cpu_us", self.stats_cpu_us),
+        ] {
+            all.push((format!("{name}.ours"), figure.ours));
+            all.push((format!("{name}.go"), figure.go));
+            all.push((format!("{name}.runc_per_call"), figure.runc_per_call));
+        }
         for (name, floor) in [
             ("start_floor_ms", self.start_floor_ms),
             ("exec_floor_ms", self.exec_floor_ms),
@@ -245,6 +272,8 @@ impl Results {
             "MiB",
         );
 
+        print_stats(self.stats_ms, self.stats_cpu_us, self.stats_get_ms);
+
         // Where each latency goes: what no runc shim can avoid, and the shims' own shares.
         println!("\n| where a latency goes (medians, ms)                 |  start |   exec |");
         println!("|----------------------------------------------------|-------:|-------:|");
@@ -277,6 +306,48 @@ impl Results {
     }
 }
 
+/// Prints the Stats figures three ways (the cgroup files, the Go shim, a runc process per
+/// call) with their ratios to the Go shim.
+pub fn print_stats(stats_ms: StatsFigure, cpu_us: StatsFigure, get_ms: Pair) {
+    println!(
+        "\n| Stats, one container (Tasks.Metrics)   | ours, files |    Go shim | ours, runc/call | files/Go | runc/Go"
+    );
+    println!(
+        "|----------------------------------------|------------:|-----------:|----------------:|---------:|-------:"
+    );
+    for (name, f, unit) in [
+        ("latency (median)", stats_ms, "ms"),
+        ("shim CPU per call (children included)", cpu_us, "µs"),
+    ] {
+        println!(
+            "| {:<38} | {:>11.3} | {:>10.3} | {:>15.3} | {:>7.2}x | {:>5.2}x  {unit}",
+            name,
+            f.ours,
+            f.go,
+            f.runc_per_call,
+            f.ours / f.go,
+            f.runc_per_call / f.go
+        );
+    }
+    println!(
+        "| {:<38} | {:>11.3} | {:>10.3} | {:>15} | {:>7.2}x |          ms",
+        "Tasks.Get on the same task (the floor)",
+        get_ms.ours,
+        get_ms.go,
+        "-",
+        get_ms.ours / get_ms.go
+    );
+    let (ours, go) = (stats_ms.ours - get_ms.ours, stats_ms.go - get_ms.go);
+    println!(
+        "| {:<38} | {:>11.3} | {:>10.3} | {:>15} | {:>7.2}x |          ms",
+        "Stats latency above that floor",
+        ours,
+        go,
+        "-",
+        ours / go
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +375,17 @@ mod tests {
             start_floor_ms: floor,
             exec_ms: pair,
             exec_floor_ms: floor,
+            stats_ms: StatsFigure {
+                ours: 0.3,
+                go: 1.0,
+                runc_per_call: 5.0,
+            },
+            stats_cpu_us: StatsFigure {
+                ours: 100.0,
+                go: 300.0,
+                runc_per_call: 3000.0,
+            },
+            stats_get_ms: pair,
             idle: IdleFigures {
                 ours_10: idle,
                 go_10: idle,
@@ -328,6 +410,7 @@ mod tests {
         );
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["start_ms"]["runc"], 0.5);
+        assert_eq!(json["stats_ms"]["runc_per_call"], 5.0);
         assert_eq!(json["idle"]["ours_10"]["pss_kib"], 1);
         assert!(json["stdout_mib_s"]["ours"].is_null(), "NaN is null");
     }

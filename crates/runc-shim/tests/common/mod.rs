@@ -210,12 +210,138 @@ impl Bed {
         });
     }
 
+    /// Runs `/nonexistent` as exec `exec_id` of the running task `id` the way containerd's
+    /// CRI runs an ExecSync and tidies up after it: Wait before Start, then (Start having
+    /// failed) Kill with SIGKILL and, as containerd's client does when the kill says "not
+    /// found", wait for the Wait to return, then delete the exec.
+    pub fn exec_missing_binary(&self, id: &str, exec_id: &str) -> FailedExec {
+        use ctrd_api::containerd::services::tasks::v1::{
+            DeleteProcessRequest, ExecProcessRequest, KillRequest, StartRequest, WaitRequest,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let client = ctrd_client::Client::connect(self.containerd().grpc_address())
+                .await
+                .expect("connect")
+                .with_namespace(&self.ns);
+            let process = serde_json::json!({
+                "args": ["/nonexistent"],
+                "cwd": "/",
+                "env": ["PATH=/bin"],
+                "user": { "uid": 0, "gid": 0 },
+            });
+            client
+                .tasks()
+                .exec(ExecProcessRequest {
+                    container_id: id.into(),
+                    exec_id: exec_id.into(),
+                    spec: Some(ctrd_api::prost_types::Any {
+                        type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process"
+                            .into(),
+                        value: process.to_string().into_bytes(),
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .expect("exec");
+            let mut waiter = client.tasks();
+            let request = WaitRequest {
+                container_id: id.into(),
+                exec_id: exec_id.into(),
+            };
+            let wait = tokio::spawn(async move { waiter.wait(request).await });
+            let started = client
+                .tasks()
+                .start(StartRequest {
+                    container_id: id.into(),
+                    exec_id: exec_id.into(),
+                })
+                .await;
+            let start_error = match started {
+                Ok(_) => String::new(),
+                Err(status) => status.message().to_owned(),
+            };
+            let killed = client
+                .tasks()
+                .kill(KillRequest {
+                    container_id: id.into(),
+                    exec_id: exec_id.into(),
+                    signal: 9,
+                    all: true,
+                })
+                .await;
+            let waited = tokio::time::timeout(Duration::from_secs(5), wait)
+                .await
+                .ok()
+                .map(|joined| joined.expect("the wait task"));
+            let deleted = client
+                .tasks()
+                .delete_process(DeleteProcessRequest {
+                    container_id: id.into(),
+                    exec_id: exec_id.into(),
+                })
+                .await;
+            FailedExec {
+                start_error,
+                kill: killed.err().map(|s| s.code()),
+                wait: waited.map(|w| w.map(|r| r.into_inner().exit_status).map_err(|s| s.code())),
+                deleted: deleted.map(drop).map_err(|s| s.code()),
+            }
+        })
+    }
+
+    /// The task's metrics through the Tasks service (`Metrics` with an id filter): the
+    /// shim's `Stats` answer as containerd passes it on.
+    pub fn metrics(&self, id: &str) -> ctrd_api::prost_types::Any {
+        use ctrd_api::containerd::services::tasks::v1::MetricsRequest;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let client = ctrd_client::Client::connect(self.containerd().grpc_address())
+                .await
+                .expect("connect")
+                .with_namespace(&self.ns);
+            let response = client
+                .tasks()
+                .metrics(MetricsRequest {
+                    filters: vec![format!("id=={id}")],
+                })
+                .await
+                .expect("metrics")
+                .into_inner();
+            response
+                .metrics
+                .into_iter()
+                .find(|m| m.id == id)
+                .and_then(|m| m.data)
+                .unwrap_or_else(|| panic!("no metrics for task {id}"))
+        })
+    }
+
     /// Stops containerd and starts the same one again on the same folders.
     pub fn restart_containerd(&mut self) {
         let old = self.containerd.take().expect("containerd");
         let refs: Vec<&Path> = self.path.iter().map(PathBuf::as_path).collect();
         self.containerd = Some(old.restart(&refs).unwrap_or_else(|e| panic!("{e}")));
     }
+}
+
+/// What the shim answered for an exec that could not start (see [`Bed::exec_missing_binary`]).
+#[derive(Debug)]
+pub struct FailedExec {
+    /// Start's error message (empty if it started).
+    pub start_error: String,
+    /// Kill's error code, if it failed.
+    pub kill: Option<ctrd_api::tonic::Code>,
+    /// Wait's answer (exit status or error code); `None` if it did not return within 5 s.
+    pub wait: Option<Result<u32, ctrd_api::tonic::Code>>,
+    /// Delete's answer.
+    pub deleted: Result<(), ctrd_api::tonic::Code>,
 }
 
 /// Pids of shim processes serving this daemon.
