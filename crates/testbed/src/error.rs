@@ -36,6 +36,14 @@ pub enum Error {
         /// Cargo's output.
         reason: String,
     },
+    /// A helper the test bed makes (certificates, a token, a server) could not be made.
+    #[error("{what}: {reason}")]
+    Setup {
+        /// What was being made.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// A file operation failed.
     #[error("{path}: {error}")]
     Io {
@@ -47,6 +55,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn setup(what: impl Into<String>, reason: impl std::fmt::Display) -> Error {
+        Error::Setup {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
