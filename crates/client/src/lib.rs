@@ -71,11 +71,11 @@ mod task;
 
 pub use connect::ConnectOptions;
 pub use container::{Container, DEFAULT_RUNTIME, DEFAULT_SNAPSHOTTER, MountSpec, NewContainer};
-pub use content::{BlobSource, ContentInfo};
+pub use content::{BlobReader, BlobSource, ContentInfo, OpenAt};
 pub use ctrd_api as api;
 pub use error::Error;
 pub use events::{Envelope, EventStream, TypedEvent};
-pub use image::{Image, ImportOptions, Platform, Progress};
+pub use image::{Credentials, Image, ImportOptions, Platform, Progress, PullOptions};
 pub use introspection::{Plugin, Version};
 pub use lease::Lease;
 pub use namespace::{CallMetadata, Namespace};
