@@ -72,7 +72,8 @@ pub enum Command {
 /// `ctrd images ...`
 #[derive(Debug, Subcommand)]
 pub enum Images {
-    /// Pull an image from a registry over plain HTTP (`host:port/repository:tag`).
+    /// Pull an image from a registry (`host[:port]/repository:tag`): HTTPS, or plain HTTP for
+    /// this machine's own registries and with `--plain-http`.
     Pull {
         /// Do not unpack the image into the snapshotter.
         #[arg(long)]
@@ -80,6 +81,19 @@ pub enum Images {
         /// The snapshotter to unpack into.
         #[arg(long, default_value = "overlayfs")]
         snapshotter: String,
+        /// Credentials for the registry (basic auth or its token endpoint).
+        #[arg(short, long, value_name = "USER:PASSWORD")]
+        user: Option<String>,
+        /// A PEM file of CA certificates to trust besides the system's (implies HTTPS).
+        #[arg(long, alias = "ca-file", value_name = "FILE")]
+        tlscacert: Option<PathBuf>,
+        /// Speak plain HTTP to the registry.
+        #[arg(long)]
+        plain_http: bool,
+        /// The platform to pull from a multi-platform index (`os/arch[/variant]`; default:
+        /// this machine's).
+        #[arg(long, value_name = "OS/ARCH")]
+        platform: Option<String>,
         /// The image reference.
         reference: String,
     },
