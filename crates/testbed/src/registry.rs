@@ -190,6 +190,17 @@ impl Registry {
         )
     }
 
+    /// Pushes a multi-platform archive ([`crate::ImageArchive::multi_platform`], named `tag`
+    /// in its layout) with every platform, as `repository:tag`; returns the reference.
+    pub fn push_index(&self, archive: &Path, repository: &str, tag: &str) -> Result<String, Error> {
+        self.push_source(
+            &format!("oci-archive:{}:{tag}", archive.display()),
+            repository,
+            tag,
+            true,
+        )
+    }
+
     /// Pushes what `skopeo` reads from `source` (`oci:DIR:TAG`, `oci-archive:FILE`, ...) as
     /// `repository:tag`; `all` pushes every platform of an index.
     pub fn push_source(
