@@ -116,6 +116,7 @@ async fn scenario(daemon: Daemon, reference: &str) {
         "{err}"
     );
     bed.assert_empty().await;
+    step("refused a platform the index lacks");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
