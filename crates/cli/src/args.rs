@@ -50,6 +50,9 @@ pub enum Command {
     Ps,
     /// Run a command in a running container: `ctrd exec [flags] ID COMMAND...`.
     Exec(Exec),
+    /// Print a container's output from the log file its `--log-uri` names (our log driver's
+    /// json-file or CRI sink, or a `file://` URI).
+    Logs(Logs),
     /// Send a signal to a container's task.
     Kill(Kill),
     /// Remove containers (and their tasks).
@@ -199,6 +202,16 @@ pub struct Exec {
     /// The command.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `ctrd logs ...`
+#[derive(Debug, Args)]
+pub struct Logs {
+    /// Keep printing new output until the container's task exits.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The container id.
+    pub id: String,
 }
 
 /// `ctrd kill ...`
