@@ -50,6 +50,9 @@ pub enum Command {
     Ps,
     /// Run a command in a running container: `ctrd exec [flags] ID COMMAND...`.
     Exec(Exec),
+    /// Print a container's output from the log file its `--log-uri` names (our log driver's
+    /// json-file or CRI sink, or a `file://` URI).
+    Logs(Logs),
     /// Send a signal to a container's task.
     Kill(Kill),
     /// Remove containers (and their tasks).
@@ -72,7 +75,8 @@ pub enum Command {
 /// `ctrd images ...`
 #[derive(Debug, Subcommand)]
 pub enum Images {
-    /// Pull an image from a registry over plain HTTP (`host:port/repository:tag`).
+    /// Pull an image from a registry (`host[:port]/repository:tag`): HTTPS, or plain HTTP for
+    /// this machine's own registries and with `--plain-http`.
     Pull {
         /// Do not unpack the image into the snapshotter.
         #[arg(long)]
@@ -80,6 +84,19 @@ pub enum Images {
         /// The snapshotter to unpack into.
         #[arg(long, default_value = "overlayfs")]
         snapshotter: String,
+        /// Credentials for the registry (basic auth or its token endpoint).
+        #[arg(short, long, value_name = "USER:PASSWORD")]
+        user: Option<String>,
+        /// A PEM file of CA certificates to trust besides the system's (implies HTTPS).
+        #[arg(long, alias = "ca-file", value_name = "FILE")]
+        tlscacert: Option<PathBuf>,
+        /// Speak plain HTTP to the registry.
+        #[arg(long)]
+        plain_http: bool,
+        /// The platform to pull from a multi-platform index (`os/arch[/variant]`; default:
+        /// this machine's).
+        #[arg(long, value_name = "OS/ARCH")]
+        platform: Option<String>,
         /// The image reference.
         reference: String,
     },
@@ -185,6 +202,16 @@ pub struct Exec {
     /// The command.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `ctrd logs ...`
+#[derive(Debug, Args)]
+pub struct Logs {
+    /// Keep printing new output until the container's task exits.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The container id.
+    pub id: String,
 }
 
 /// `ctrd kill ...`

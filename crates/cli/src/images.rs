@@ -1,6 +1,6 @@
 //! `ctrd images ...`
 
-use ctrd_client::{Client, ImportOptions, Progress};
+use ctrd_client::{Client, Credentials, ImportOptions, Platform, Progress, PullOptions};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::Images;
@@ -13,12 +13,32 @@ pub async fn images(client: &Client, command: Images, json: bool) -> Result<i32,
         Images::Pull {
             no_unpack,
             snapshotter,
+            user,
+            tlscacert,
+            plain_http,
+            platform,
             reference,
         } => {
             let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-            let mut options = ImportOptions::default().progress(sender);
+            let mut import = ImportOptions::default().progress(sender);
             if !no_unpack {
-                options = options.unpack(&snapshotter);
+                import = import.unpack(&snapshotter);
+            }
+            let mut options = PullOptions::from(import);
+            options.ca_file = tlscacert;
+            options.plain_http = plain_http;
+            if let Some(user) = user {
+                options.credentials = Some(
+                    Credentials::parse(&user)
+                        .ok_or_else(|| Error::Usage("--user takes USER:PASSWORD".to_owned()))?,
+                );
+            }
+            if let Some(platform) = platform {
+                options.platform = Some(Platform::parse(&platform).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--platform {platform:?}: give os/architecture[/variant], such as linux/arm64"
+                    ))
+                })?);
             }
             let display = tokio::spawn(show_progress(receiver));
             let pulled = client.pull(&reference, options).await;

@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod images;
 mod io;
+mod logs;
 mod run;
 mod snapshots;
 mod table;
@@ -48,6 +49,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Run(r) => run::run(&client, r).await,
         Command::Ps => containers::ps(&client, cli.json).await,
         Command::Exec(e) => run::exec(&client, e).await,
+        Command::Logs(l) => logs::logs(&client, l).await,
         Command::Kill(k) => containers::kill(&client, k).await,
         Command::Rm(r) => containers::rm(&client, r).await,
         Command::Events(e) => events::events(&client, &e.filters, cli.json).await,

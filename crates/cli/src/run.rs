@@ -35,6 +35,11 @@ pub async fn run(client: &Client, run: Run) -> Result<i32, Error> {
     for m in &run.mount {
         spec.mounts.push(MountSpec::parse(m).map_err(Error::Usage)?);
     }
+    if let Some(uri) = &run.log_uri {
+        // `ctrd logs` finds the container's log file through it.
+        spec.labels
+            .insert(crate::logs::LOG_URI_LABEL.to_owned(), uri.clone());
+    }
     let stdio = match (&run.log_uri, run.detach, run.tty) {
         (Some(uri), _, _) => Stdio::from_log_uri(uri).map_err(Error::Usage)?,
         (None, true, _) => Stdio::Null,

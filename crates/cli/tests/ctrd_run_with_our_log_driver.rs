@@ -1,6 +1,6 @@
 //! `ctrd run --log-uri binary://…/ctrd-log-driver?sink=json-file&path=…`, as the README shows
 //! it: the container's stdout and stderr land in the json-file, one record a line, on every
-//! daemon, with our runc shim.
+//! daemon, with our runc shim; `ctrd logs [-f]` reads a detached container's CRI file back.
 
 use std::process::Command;
 
@@ -85,6 +85,47 @@ fn output_reaches_the_json_file() {
             "containerd {}: {text}",
             daemon.version()
         );
+
+        // A detached container writing CRI records: `ctrd logs -f` follows it until it
+        // exits, `ctrd logs` reads the same back; stderr records go to stderr.
+        let cri = logs.path().join("d.log");
+        let uri = format!(
+            "binary://{}?sink=cri&path={}",
+            driver.display(),
+            cri.display()
+        );
+        ctrd(
+            &containerd,
+            &namespace,
+            &[
+                "run",
+                "-d",
+                "--log-uri",
+                &uri,
+                IMAGE,
+                "detached",
+                "sh",
+                "-c",
+                "echo one; echo two >&2; sleep 1; echo three",
+            ],
+        );
+        for args in [&["logs", "-f", "detached"][..], &["logs", "detached"][..]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_ctrd"))
+                .arg("--address")
+                .arg(containerd.grpc_address())
+                .args(["--namespace", &namespace])
+                .args(args)
+                .output()
+                .expect("run ctrd logs");
+            assert!(out.status.success(), "{out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "one\nthree\n",
+                "{args:?}"
+            );
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "two\n", "{args:?}");
+        }
+        ctrd(&containerd, &namespace, &["rm", "detached"]);
         ctrd(&containerd, &namespace, &["images", "rm", IMAGE]);
     }
 }

@@ -195,7 +195,7 @@ impl Client {
     }
 
     async fn create_container_in_lease(&self, options: &NewContainer) -> Result<Container, Error> {
-        let resolved = self.resolve(&options.image).await?;
+        let resolved = self.resolve(&options.image, None).await?;
         let run = resolved.config.config.clone().unwrap_or_default();
         let spec = spec::build(self.namespace(), options, &run)?;
         let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::Spec {

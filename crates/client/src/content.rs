@@ -1,8 +1,12 @@
 //! The content store: resumable, verified writes; reads; listing; deletion.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::SeekFrom;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use ctrd_api::containerd::services::content::v1::{
     self as content, WriteAction, WriteContentRequest,
@@ -18,6 +22,18 @@ use crate::{Client, Error};
 /// How much data one write message carries.
 const CHUNK: usize = 1 << 20;
 
+/// How many times a write from a [`BlobSource::Reopen`] source is resumed after its source
+/// broke off.
+const RESUMES: u32 = 5;
+
+/// A readable source of blob bytes.
+pub type BlobReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
+/// Opens a source at a byte offset: what [`BlobSource::Reopen`] holds.
+pub type OpenAt = Arc<
+    dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<BlobReader, Error>> + Send>> + Send + Sync,
+>;
+
 /// Where the bytes of a blob come from.
 pub enum BlobSource {
     /// Bytes in memory.
@@ -31,7 +47,11 @@ pub enum BlobSource {
         offset: u64,
     },
     /// A stream read from its start (a resumed write skips what containerd already holds).
-    Stream(Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+    Stream(BlobReader),
+    /// A source that can be opened at any offset, such as a registry blob fetched with an
+    /// HTTP `Range` request. When reading it fails or ends early, the write is resumed from
+    /// the offset containerd's ingest holds (up to five times) instead of being aborted.
+    Reopen(OpenAt),
 }
 
 impl std::fmt::Debug for BlobSource {
@@ -40,6 +60,7 @@ impl std::fmt::Debug for BlobSource {
             BlobSource::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             BlobSource::File { path, offset } => write!(f, "File({}@{offset})", path.display()),
             BlobSource::Stream(_) => f.write_str("Stream"),
+            BlobSource::Reopen(_) => f.write_str("Reopen"),
         }
     }
 }
@@ -94,9 +115,16 @@ impl Client {
             progress(size);
             return Ok(());
         }
-        let result = self
-            .write_blob_once(reference, digest, size, labels, source, progress)
-            .await;
+        let result = match source {
+            BlobSource::Reopen(open) => {
+                self.write_resuming(reference, digest, size, labels, open, progress)
+                    .await
+            }
+            source => self
+                .write_blob_once(reference, digest, size, labels, source, progress)
+                .await
+                .map_err(|failure| failure.error),
+        };
         if result.is_err() {
             let abort = content::AbortRequest {
                 r#ref: reference.to_owned(),
@@ -106,6 +134,38 @@ impl Client {
         result
     }
 
+    /// Writes from a source that can be reopened, resuming after the source broke off.
+    async fn write_resuming(
+        &self,
+        reference: &str,
+        digest: &str,
+        size: u64,
+        labels: HashMap<String, String>,
+        open: OpenAt,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<(), Error> {
+        let mut attempt = 0;
+        loop {
+            let source = BlobSource::Reopen(open.clone());
+            let outcome = self
+                .write_blob_once(reference, digest, size, labels.clone(), source, progress)
+                .await;
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(failure) if failure.resumable && attempt < RESUMES => {
+                    attempt += 1;
+                    tracing::debug!(
+                        "{digest}: source broke off ({}); resuming, attempt {attempt}",
+                        failure.error
+                    );
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                Err(failure) => return Err(failure.error),
+            }
+        }
+    }
+
+    /// One write attempt: Stat to learn containerd's offset, the data from there, Commit.
     async fn write_blob_once(
         &self,
         reference: &str,
@@ -114,12 +174,15 @@ impl Client {
         labels: HashMap<String, String>,
         source: BlobSource,
         progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<(), Error> {
+    ) -> Result<(), Failure> {
+        let reopenable = matches!(source, BlobSource::Reopen(_));
         let object = format!("content {digest}");
-        let total = i64::try_from(size).map_err(|_| Error::SizeMismatch {
-            digest: digest.to_owned(),
-            expected: size,
-            actual: 0,
+        let total = i64::try_from(size).map_err(|_| {
+            Failure::fatal(Error::SizeMismatch {
+                digest: digest.to_owned(),
+                expected: size,
+                actual: 0,
+            })
         })?;
         let (requests, outgoing) = mpsc::channel::<WriteContentRequest>(4);
         let stat = WriteContentRequest {
@@ -128,14 +191,24 @@ impl Client {
             ..Default::default()
         };
         requests.send(stat).await.map_err(|_| {
-            Error::call("content.Write", &object, tonic::Status::cancelled("closed"))
+            Failure::fatal(Error::call(
+                "content.Write",
+                &object,
+                tonic::Status::cancelled("closed"),
+            ))
         })?;
+        // A resumed write may find the ingest still locked by the attempt that just ended.
+        let locked = |e: Error| Failure {
+            resumable: reopenable && e.code() == Some(tonic::Code::Unavailable),
+            error: e,
+        };
         let mut responses = self
             .unary("content.Write", &object, async {
                 self.content().write(ReceiverStream::new(outgoing)).await
             })
-            .await?;
-        let status = next(&mut responses, &object).await?;
+            .await
+            .map_err(locked)?;
+        let status = next(&mut responses, &object).await.map_err(locked)?;
         // An earlier attempt may have left data; continue after it.
         let mut offset = u64::try_from(status.offset).unwrap_or(0).min(size);
         if offset > 0 {
@@ -156,54 +229,64 @@ impl Client {
                 BlobSource::File { path, offset: base } => {
                     let mut file = tokio::fs::File::open(&path)
                         .await
-                        .map_err(|e| Error::io(&path, e))?;
+                        .map_err(|e| Feed::Open(Error::io(&path, e)))?;
                     file.seek(SeekFrom::Start(base + offset))
                         .await
-                        .map_err(|e| Error::io(&path, e))?;
+                        .map_err(|e| Feed::Open(Error::io(&path, e)))?;
                     Box::new(file)
                 }
+                BlobSource::Reopen(open) => open(offset).await.map_err(Feed::Open)?,
                 BlobSource::Stream(mut stream) => {
                     let skipped =
                         tokio::io::copy(&mut (&mut stream).take(offset), &mut tokio::io::sink())
                             .await
-                            .map_err(|e| Error::io(format!("source of {feeder_digest}"), e))?;
+                            .map_err(|e| {
+                                Feed::Read(Error::io(format!("source of {feeder_digest}"), e))
+                            })?;
                     if skipped < offset {
-                        return Err(Error::SizeMismatch {
+                        return Err(Feed::Read(Error::SizeMismatch {
                             digest: feeder_digest,
                             expected: size,
                             actual: skipped,
-                        });
+                        }));
                     }
                     stream
                 }
             };
             let mut written = offset;
+            let write = |data: Vec<u8>, at: u64| WriteContentRequest {
+                action: WriteAction::Write as i32,
+                r#ref: feeder_ref.clone(),
+                total,
+                offset: i64::try_from(at).unwrap_or(i64::MAX),
+                data,
+                ..Default::default()
+            };
             while written < size {
                 let want = usize::try_from((size - written).min(CHUNK as u64)).unwrap_or(CHUNK);
                 let mut data = vec![0; want];
                 let mut filled = 0;
                 while filled < want {
-                    let n = reader
-                        .read(&mut data[filled..])
-                        .await
-                        .map_err(|e| Error::io(format!("source of {feeder_digest}"), e))?;
-                    if n == 0 {
-                        return Err(Error::SizeMismatch {
-                            digest: feeder_digest,
+                    let broke = match reader.read(&mut data[filled..]).await {
+                        Ok(0) => Error::SizeMismatch {
+                            digest: feeder_digest.clone(),
                             expected: size,
                             actual: written + filled as u64,
-                        });
+                        },
+                        Ok(n) => {
+                            filled += n;
+                            continue;
+                        }
+                        Err(e) => Error::io(format!("source of {feeder_digest}"), e),
+                    };
+                    // Hand containerd what did arrive, so a resumed write starts after it.
+                    if filled > 0 {
+                        data.truncate(filled);
+                        let _ = requests.send(write(data, written)).await;
                     }
-                    filled += n;
+                    return Err(Feed::Read(broke));
                 }
-                let request = WriteContentRequest {
-                    action: WriteAction::Write as i32,
-                    r#ref: feeder_ref.clone(),
-                    total,
-                    offset: i64::try_from(written).unwrap_or(i64::MAX),
-                    data,
-                    ..Default::default()
-                };
+                let request = write(data, written);
                 written += want as u64;
                 if requests.send(request).await.is_err() {
                     // containerd ended the stream; its status says why.
@@ -249,16 +332,22 @@ impl Client {
         }
         // A feeder error (short source) is the real cause when both failed.
         match feeder.await {
-            Ok(Err(e)) => return Err(e),
+            Ok(Err(Feed::Read(error))) => {
+                return Err(Failure {
+                    error,
+                    resumable: reopenable,
+                });
+            }
+            Ok(Err(Feed::Open(error))) => return Err(Failure::fatal(error)),
             Err(e) => {
-                return Err(Error::io(
+                return Err(Failure::fatal(Error::io(
                     format!("source of {digest}"),
                     std::io::Error::other(e.to_string()),
-                ));
+                )));
             }
             Ok(Ok(())) => {}
         }
-        outcome?;
+        outcome.map_err(Failure::fatal)?;
         progress(size);
         Ok(())
     }
@@ -366,6 +455,28 @@ impl Client {
         .await
         .map(|_| ())
     }
+}
+
+/// Why a write attempt failed, and whether resuming it may help.
+struct Failure {
+    error: Error,
+    resumable: bool,
+}
+
+impl Failure {
+    fn fatal(error: Error) -> Failure {
+        Failure {
+            error,
+            resumable: false,
+        }
+    }
+}
+
+/// How feeding a write failed: opening its source, or reading it (which a reopenable source
+/// survives).
+enum Feed {
+    Open(Error),
+    Read(Error),
 }
 
 async fn next(

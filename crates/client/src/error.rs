@@ -158,3 +158,20 @@ impl Error {
         }
     }
 }
+
+/// `error` and every cause under it, joined by `": "` (hyper's client errors say only
+/// "client error (Connect)" at the top; the reason, such as an unknown certificate issuer,
+/// is further down).
+pub(crate) fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        next = cause.source();
+    }
+    text
+}

@@ -30,6 +30,25 @@
 //! # }
 //! ```
 //!
+//! Pull from a private registry over HTTPS (a CA file, credentials for basic auth or its token
+//! endpoint), another platform's manifest from an index, unpacked; a download that breaks off
+//! resumes where containerd's copy ends:
+//!
+//! ```no_run
+//! use ctrd_client::{Client, Credentials, ImportOptions, Platform, PullOptions};
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let options = PullOptions::from(ImportOptions::default().unpack("overlayfs"))
+//!     .ca_file("/etc/ctrd/registry-ca.crt")
+//!     .credentials(Credentials::new("me", "secret"));
+//! let image = client.pull("registry.example:5000/team/app:v1", options).await?;
+//! println!("{} {}", image.name, image.digest);
+//! let arm = PullOptions::default().platform(Platform::parse("linux/arm64").expect("platform"));
+//! client.pull("registry.example:5000/team/app:v1", arm).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Exec into a running container, on a terminal:
 //!
 //! ```no_run
@@ -71,11 +90,11 @@ mod task;
 
 pub use connect::ConnectOptions;
 pub use container::{Container, DEFAULT_RUNTIME, DEFAULT_SNAPSHOTTER, MountSpec, NewContainer};
-pub use content::{BlobSource, ContentInfo};
+pub use content::{BlobReader, BlobSource, ContentInfo, OpenAt};
 pub use ctrd_api as api;
 pub use error::Error;
 pub use events::{Envelope, EventStream, TypedEvent};
-pub use image::{Image, ImportOptions, Platform, Progress};
+pub use image::{Credentials, Image, ImportOptions, Platform, Progress, PullOptions};
 pub use introspection::{Plugin, Version};
 pub use lease::Lease;
 pub use namespace::{CallMetadata, Namespace};

@@ -44,6 +44,14 @@ pub enum Error {
         /// containerd's answer.
         error: String,
     },
+    /// A helper the test bed makes (certificates, a token, a server) could not be made.
+    #[error("{what}: {reason}")]
+    Setup {
+        /// What was being made.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// A file operation failed.
     #[error("{path}: {error}")]
     Io {
@@ -59,6 +67,13 @@ impl Error {
         Error::Cri {
             call: call.into(),
             error: format!("{:?}: {}", status.code(), status.message()),
+        }
+    }
+
+    pub(crate) fn setup(what: impl Into<String>, reason: impl std::fmt::Display) -> Error {
+        Error::Setup {
+            what: what.into(),
+            reason: reason.to_string(),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::{Error, Rootfs};
 pub struct ImageArchive {
     dir: tempfile::TempDir,
     name: String,
+    manifests: Vec<(String, String)>,
 }
 
 impl ImageArchive {
@@ -135,7 +136,104 @@ impl ImageArchive {
         Ok(ImageArchive {
             dir,
             name: name.to_owned(),
+            manifests: vec![(format!("{os}/{architecture}"), manifest.0)],
         })
+    }
+
+    /// A multi-platform busybox image: an index of one manifest for this machine's platform
+    /// and one for `linux/{other}` (such as `arm64`), each with the busybox layer and a layer
+    /// writing `/etc/ctrd-platform` (`linux/ARCH`, no newline), in OCI layout as a tar file
+    /// whose `index.json` names the index `tag` (push it with `skopeo copy --all
+    /// oci-archive:FILE:TAG`, as [`crate::Registry::push_index`] does).
+    pub fn multi_platform(name: &str, tag: &str, other: &str) -> Result<ImageArchive, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("ctrd-image-")
+            .tempdir_in("/tmp")
+            .map_err(|e| Error::io("/tmp", e))?;
+        let layout = dir.path().join("layout");
+        let blobs = layout.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+        let rootfs = Rootfs::busybox()?;
+        let base = layer_blob(&blobs, rootfs.path(), dir.path())?;
+        let mut manifests = Vec::new();
+        let mut entries = Vec::new();
+        for architecture in [oci_arch(), other] {
+            let platform = format!("linux/{architecture}");
+            let content = dir.path().join(format!("platform-{architecture}"));
+            let etc = content.join("etc");
+            std::fs::create_dir_all(&etc).map_err(|e| Error::io(&etc, e))?;
+            write(&etc.join("ctrd-platform"), platform.as_bytes())?;
+            let marker = layer_blob(&blobs, &content, dir.path())?;
+            let config = serde_json::json!({
+                "architecture": architecture,
+                "os": "linux",
+                "config": { "Cmd": ["/bin/sh"], "Env": ["PATH=/bin"] },
+                "rootfs": { "type": "layers", "diff_ids": [&base.0, &marker.0] },
+            });
+            let config = blob(&blobs, config.to_string().as_bytes())?;
+            let layers: Vec<serde_json::Value> = [&base, &marker]
+                .iter()
+                .map(|(digest, size)| {
+                    serde_json::json!({
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": digest, "size": size,
+                    })
+                })
+                .collect();
+            let manifest = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config.0, "size": config.1,
+                },
+                "layers": layers,
+            });
+            let manifest = blob(&blobs, manifest.to_string().as_bytes())?;
+            entries.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest.0, "size": manifest.1,
+                "platform": { "architecture": architecture, "os": "linux" },
+            }));
+            manifests.push((platform, manifest.0));
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        });
+        let index = blob(&blobs, index.to_string().as_bytes())?;
+        let top = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": index.0, "size": index.1,
+                "annotations": {
+                    "io.containerd.image.name": name,
+                    "org.opencontainers.image.ref.name": tag,
+                },
+            }],
+        });
+        write(&layout.join("index.json"), top.to_string().as_bytes())?;
+        write(
+            &layout.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
+        tar(&layout, &dir.path().join("image.tar"))?;
+        Ok(ImageArchive {
+            dir,
+            name: name.to_owned(),
+            manifests,
+        })
+    }
+
+    /// The digest of the manifest for `platform` (`os/arch`) in this archive.
+    pub fn manifest_for(&self, platform: &str) -> Option<&str> {
+        self.manifests
+            .iter()
+            .find(|(p, _)| p == platform)
+            .map(|(_, d)| d.as_str())
     }
 
     /// The same busybox image as a `docker save` archive (`manifest.json`, a config and one
@@ -176,6 +274,7 @@ impl ImageArchive {
         Ok(ImageArchive {
             dir,
             name: name.to_owned(),
+            manifests: Vec::new(),
         })
     }
 

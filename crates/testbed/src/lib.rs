@@ -12,7 +12,10 @@
 //! - [`Rsyslog`] runs a private rsyslogd on loopback (the syslog sink's tests).
 //! - [`Rootfs`] makes a busybox root filesystem; [`Bundle`] an OCI bundle around one;
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
-//! - [`Registry`] runs a plain-HTTP registry on 127.0.0.1 and pushes test images into it.
+//! - [`Registry`] runs a registry on 127.0.0.1 (plain HTTP or HTTPS with a CA it makes; open,
+//!   basic auth or bearer tokens from a [`TokenServer`]) and pushes test images into it;
+//!   [`CutProxy`] drops a download mid-way; [`StatusServer`] answers every request with one
+//!   status.
 //! - [`OurShim`] builds our runc shim and puts it where a [`Containerd`] finds it.
 //! - [`cri`] turns on Kubernetes' CRI plugin in a daemon (runtime handlers, a pause image,
 //!   a private CNI bridge); [`CriClient`] drives it as kubelet does.
@@ -35,6 +38,7 @@ pub mod cleanup;
 pub mod cri;
 mod cri_client;
 mod cri_daemon;
+mod cut_proxy;
 mod daemon;
 mod error;
 mod image;
@@ -43,19 +47,26 @@ mod rootfs;
 mod rsyslog;
 mod shim;
 mod snapshotter;
+mod status_server;
+mod tls;
+mod token;
 
 pub use bundle::Bundle;
 pub use cargo::workspace_bin;
 pub use cri_client::{CriClient, Pod};
 pub use cri_daemon::{BUSYBOX_IMAGE, CriDaemon, CriShim, IO_GID, IO_UID};
+pub use cut_proxy::CutProxy;
 pub use daemon::{Containerd, Daemon, DaemonOptions, ProxyPlugin};
 pub use error::Error;
 pub use image::ImageArchive;
-pub use registry::Registry;
+pub use registry::{Registry, RegistryAuth, RegistryOptions};
 pub use rootfs::Rootfs;
 pub use rsyslog::Rsyslog;
 pub use shim::OurShim;
 pub use snapshotter::SnapshotterProcess;
+pub use status_server::StatusServer;
+pub use tls::{SigningKey, TlsFiles};
+pub use token::TokenServer;
 
 use std::path::{Path, PathBuf};
 

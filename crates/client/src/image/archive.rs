@@ -251,7 +251,10 @@ impl Client {
         }
         if let Some(snapshotter) = &options.unpack {
             for name in &created {
-                if let Err(e) = self.unpack_reporting(name, snapshotter, options).await {
+                if let Err(e) = self
+                    .unpack_reporting(name, snapshotter, options, None)
+                    .await
+                {
                     for name in &created {
                         let _ = self.remove_image(name).await;
                     }

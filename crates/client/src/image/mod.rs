@@ -3,6 +3,7 @@
 mod archive;
 pub(crate) mod oci;
 mod pull;
+mod registry;
 mod unpack;
 
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ use tokio::sync::mpsc;
 use crate::{Client, Error};
 
 pub use oci::Platform;
+pub use pull::PullOptions;
+pub use registry::Credentials;
 
 /// An image record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -228,31 +231,25 @@ impl Client {
             .map_err(|e| Error::image(digest, format!("{what} is not valid JSON: {e}")))
     }
 
-    /// The manifest and config image `name` has on this machine's platform.
-    pub(crate) async fn resolve(&self, name: &str) -> Result<Resolved, Error> {
+    /// The manifest and config image `name` has on `platform` (default: this machine's).
+    pub(crate) async fn resolve(
+        &self,
+        name: &str,
+        platform: Option<&Platform>,
+    ) -> Result<Resolved, Error> {
+        let wanted = platform.cloned().unwrap_or_else(Platform::host);
         let image = self.get_image(name).await?;
         let mut media_type = image.media_type.clone();
         let mut digest = image.digest.clone();
         for _ in 0..4 {
             if oci::is_index(&media_type) {
                 let index: oci::Index = self.read_json(&digest, "index").await?;
-                let host = oci::Platform::host();
                 let chosen = index
                     .manifests
                     .iter()
-                    .find(|m| {
-                        m.platform
-                            .as_ref()
-                            .is_none_or(|p| p.os == host.os && p.architecture == host.architecture)
-                    })
+                    .find(|m| m.platform.as_ref().is_none_or(|p| wanted.matches(p)))
                     .ok_or_else(|| {
-                        Error::image(
-                            name,
-                            format!(
-                                "no manifest for {}/{} in its index",
-                                host.os, host.architecture
-                            ),
-                        )
+                        Error::image(name, format!("no manifest for {wanted} in its index"))
                     })?;
                 media_type = chosen.media_type.clone();
                 digest = chosen.digest.clone();
@@ -283,7 +280,7 @@ impl Client {
 
     /// The total size of image `name`'s blobs on this platform (manifest, config, layers).
     pub async fn image_size(&self, name: &str) -> Result<u64, Error> {
-        let resolved = self.resolve(name).await?;
+        let resolved = self.resolve(name, None).await?;
         Ok(resolved.manifest.config.size
             + resolved.manifest.layers.iter().map(|l| l.size).sum::<u64>())
     }

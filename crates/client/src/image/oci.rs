@@ -66,6 +66,41 @@ impl Platform {
             variant: None,
         }
     }
+
+    /// Parses `os/architecture[/variant]`, such as `linux/arm64/v8`.
+    pub fn parse(text: &str) -> Option<Platform> {
+        let mut parts = text.split('/');
+        let (Some(os), Some(architecture)) = (parts.next(), parts.next()) else {
+            return None;
+        };
+        let variant = parts.next().map(str::to_owned);
+        if os.is_empty() || architecture.is_empty() || parts.next().is_some() {
+            return None;
+        }
+        Some(Platform {
+            architecture: architecture.to_owned(),
+            os: os.to_owned(),
+            variant,
+        })
+    }
+
+    /// Whether an index entry for `other` serves this platform: same OS and architecture,
+    /// and the same variant when this one names a variant.
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && (self.variant.is_none() || self.variant == other.variant)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
 }
 
 /// An index (or Docker manifest list).

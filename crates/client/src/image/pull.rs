@@ -1,20 +1,18 @@
-//! Pulling an image from an OCI registry over plain HTTP (a local registry): the manifest for
-//! this platform, then config and layers fetched concurrently straight into the content store,
-//! all inside one lease.
+//! Pulling an image from an OCI registry: the manifest for the wanted platform, then config
+//! and layers fetched concurrently straight into the content store, all inside one lease. A
+//! blob whose download breaks off resumes with a range request from what containerd holds.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use ctrd_api::containerd::types::Descriptor as ApiDescriptor;
-use futures_util::TryStreamExt;
-use http_body_util::{BodyDataStream, BodyExt, Empty};
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
-use super::oci::{self, Descriptor, Index, Manifest};
+use super::oci::{self, Descriptor, Index, Manifest, Platform};
+use super::registry::{Credentials, Reference, Remote};
 use super::{Image, ImportOptions, Progress};
+use crate::content::OpenAt;
 use crate::{BlobSource, Client, Error};
 
 /// How long a pull's lease lives if this process dies before removing it.
@@ -26,92 +24,73 @@ const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 
-/// `host/repository:tag` (or `@digest`), split.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Reference {
-    host: String,
-    repository: String,
-    reference: String,
+/// How to pull: what to do with the image ([`ImportOptions`]) and how to reach the registry.
+///
+/// The scheme follows containerd's rule: plain HTTP when [`PullOptions::plain_http`] is set, or
+/// when the host is this machine (`localhost`, `127.*`, `[::1]`) and no CA file is given;
+/// HTTPS otherwise, trusting the system's roots and [`PullOptions::ca_file`].
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// Unpacking, naming and progress, as for imports.
+    pub import: ImportOptions,
+    /// A PEM file of CA certificates to trust besides the system's (`ctr`'s `--tlscacert`).
+    pub ca_file: Option<PathBuf>,
+    /// Credentials for basic auth, or for the token endpoint of the bearer-token flow.
+    pub credentials: Option<Credentials>,
+    /// Speak plain HTTP even to a remote host (`ctr`'s `--plain-http`).
+    pub plain_http: bool,
+    /// The platform whose manifest to take from an index (default: this machine's).
+    pub platform: Option<Platform>,
 }
 
-impl Reference {
-    fn parse(text: &str) -> Result<Reference, Error> {
-        let bad = |why: &str| Error::Registry {
-            reference: text.to_owned(),
-            reason: why.to_owned(),
-        };
-        let (host, rest) = text
-            .split_once('/')
-            .ok_or_else(|| bad("give host/repository:tag"))?;
-        let (repository, reference) = match rest.split_once('@') {
-            Some((repo, digest)) => (repo, digest),
-            None => match rest.rsplit_once(':') {
-                Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-                _ => (rest, "latest"),
-            },
-        };
-        if repository.is_empty() || host.is_empty() {
-            return Err(bad("give host/repository:tag"));
+impl From<ImportOptions> for PullOptions {
+    fn from(import: ImportOptions) -> PullOptions {
+        PullOptions {
+            import,
+            ..PullOptions::default()
         }
-        Ok(Reference {
-            host: host.to_owned(),
-            repository: repository.to_owned(),
-            reference: reference.to_owned(),
-        })
-    }
-
-    fn url(&self, kind: &str, what: &str) -> String {
-        format!("http://{}/v2/{}/{kind}/{what}", self.host, self.repository)
     }
 }
 
-type Http = HttpClient<HttpConnector, Empty<Bytes>>;
-
-/// GETs `url`; a status other than 200 is an error naming the URL and the status.
-async fn get(
-    http: &Http,
-    reference: &str,
-    url: &str,
-    accept: &str,
-) -> Result<hyper::Response<hyper::body::Incoming>, Error> {
-    let request = hyper::Request::get(url)
-        .header("Accept", accept)
-        .body(Empty::new())
-        .map_err(|e| Error::Registry {
-            reference: reference.to_owned(),
-            reason: format!("{url}: {e}"),
-        })?;
-    let response = http.request(request).await.map_err(|e| Error::Registry {
-        reference: reference.to_owned(),
-        reason: format!("GET {url}: {e}"),
-    })?;
-    if response.status() != hyper::StatusCode::OK {
-        return Err(Error::Registry {
-            reference: reference.to_owned(),
-            reason: format!("GET {url}: {}", response.status()),
-        });
+impl PullOptions {
+    /// Trusts the CA certificates in `path` (PEM).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> PullOptions {
+        self.ca_file = Some(path.into());
+        self
     }
-    Ok(response)
-}
 
-async fn get_bytes(http: &Http, reference: &str, url: &str) -> Result<Vec<u8>, Error> {
-    let response = get(http, reference, url, ACCEPT).await?;
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::Registry {
-            reference: reference.to_owned(),
-            reason: format!("GET {url}: {e}"),
-        })?;
-    Ok(body.to_bytes().to_vec())
+    /// Authenticates as `credentials`.
+    pub fn credentials(mut self, credentials: Credentials) -> PullOptions {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Speaks plain HTTP.
+    pub fn plain_http(mut self) -> PullOptions {
+        self.plain_http = true;
+        self
+    }
+
+    /// Takes `platform`'s manifest from an index.
+    pub fn platform(mut self, platform: Platform) -> PullOptions {
+        self.platform = Some(platform);
+        self
+    }
 }
 
 impl Client {
-    /// Pulls `reference` (`host:port/repository:tag`) from a registry over plain HTTP, picking
-    /// this platform's manifest from an index, and creates the image record; with
-    /// [`ImportOptions::unpack`] also unpacks it. Layers are fetched concurrently.
-    pub async fn pull(&self, reference: &str, options: ImportOptions) -> Result<Image, Error> {
+    /// Pulls `reference` (`host[:port]/repository:tag` or `...@digest`) from a registry,
+    /// picking the wanted platform's manifest from an index, and creates the image record;
+    /// with [`ImportOptions::unpack`] also unpacks it. Layers are fetched concurrently; a
+    /// download that breaks off resumes. Pass [`ImportOptions`] for an open registry, or
+    /// [`PullOptions`] for HTTPS with a CA file, credentials or another platform. On failure
+    /// nothing is left behind: the lease holding the partial content is removed.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        options: impl Into<PullOptions>,
+    ) -> Result<Image, Error> {
+        let options = options.into();
         let lease = self.lease(LEASE_EXPIRY).await?;
         let result = lease.client().pull_in_lease(reference, &options).await;
         let result = match result {
@@ -124,32 +103,13 @@ impl Client {
         Ok(image)
     }
 
-    async fn pull_in_lease(&self, text: &str, options: &ImportOptions) -> Result<(), Error> {
+    async fn pull_in_lease(&self, text: &str, pull: &PullOptions) -> Result<(), Error> {
+        let options = &pull.import;
         let reference = Reference::parse(text)?;
-        let http: Http = HttpClient::builder(TokioExecutor::new()).build_http();
-        let top = get(
-            &http,
-            text,
-            &reference.url("manifests", &reference.reference),
-            ACCEPT,
-        )
-        .await?;
-        let media_type = top
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let top_data = top
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Registry {
-                reference: text.to_owned(),
-                reason: e.to_string(),
-            })?
-            .to_bytes()
-            .to_vec();
+        let remote = Remote::new(text, &reference, pull)?;
+        let (top_data, media_type) = remote
+            .get_bytes("manifests", &reference.reference, ACCEPT)
+            .await?;
         let top_desc = Descriptor {
             media_type: media_type.clone(),
             digest: oci::sha256(&top_data),
@@ -162,26 +122,18 @@ impl Client {
         let (manifest_desc, manifest_data, index) = if oci::is_index(&media_type) {
             let index: Index = serde_json::from_slice(&top_data)
                 .map_err(|e| Error::image(text, format!("index is not valid JSON: {e}")))?;
-            let host = oci::Platform::host();
+            let wanted = pull.platform.clone().unwrap_or_else(Platform::host);
             let (position, chosen) = index
                 .manifests
                 .iter()
                 .enumerate()
-                .find(|(_, m)| {
-                    m.platform
-                        .as_ref()
-                        .is_none_or(|p| p.os == host.os && p.architecture == host.architecture)
-                })
+                .find(|(_, m)| m.platform.as_ref().is_none_or(|p| wanted.matches(p)))
                 .ok_or_else(|| {
-                    Error::image(
-                        text,
-                        format!(
-                            "no manifest for {}/{} in its index",
-                            host.os, host.architecture
-                        ),
-                    )
+                    Error::image(text, format!("no manifest for {wanted} in its index"))
                 })?;
-            let data = get_bytes(&http, text, &reference.url("manifests", &chosen.digest)).await?;
+            let (data, _) = remote
+                .get_bytes("manifests", &chosen.digest, ACCEPT)
+                .await?;
             let actual = oci::sha256(&data);
             if actual != chosen.digest {
                 return Err(Error::DigestMismatch {
@@ -207,13 +159,16 @@ impl Client {
             bytes: blobs.iter().map(|b| b.size).sum(),
         });
         let fetches = blobs.iter().map(|blob| {
-            let http = http.clone();
-            let url = reference.url("blobs", &blob.digest);
+            let open: OpenAt = {
+                let remote = Arc::clone(&remote);
+                let digest = blob.digest.clone();
+                Arc::new(move |offset| {
+                    let remote = Arc::clone(&remote);
+                    let digest = digest.clone();
+                    Box::pin(async move { remote.blob_from(&digest, offset).await })
+                })
+            };
             async move {
-                let response = get(&http, text, &url, "*/*").await?;
-                let stream =
-                    BodyDataStream::new(response.into_body()).map_err(std::io::Error::other);
-                let reader = tokio_util::io::StreamReader::new(stream);
                 let sender = options.progress.clone();
                 let digest = blob.digest.clone();
                 let size = blob.size;
@@ -231,7 +186,7 @@ impl Client {
                     &blob.digest,
                     blob.size,
                     HashMap::new(),
-                    BlobSource::Stream(Box::new(reader)),
+                    BlobSource::Reopen(open),
                     &report,
                 )
                 .await
@@ -284,27 +239,13 @@ impl Client {
             name: text.to_owned(),
         });
         if let Some(snapshotter) = &options.unpack
-            && let Err(e) = self.unpack_reporting(text, snapshotter, options).await
+            && let Err(e) = self
+                .unpack_reporting(text, snapshotter, options, pull.platform.as_ref())
+                .await
         {
             let _ = self.remove_image(text).await;
             return Err(e);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Reference;
-
-    #[test]
-    fn references_split_into_host_repository_and_tag() {
-        let r = Reference::parse("127.0.0.1:5000/library/busybox:1.36").expect("parse");
-        assert_eq!(r.host, "127.0.0.1:5000");
-        assert_eq!(r.repository, "library/busybox");
-        assert_eq!(r.reference, "1.36");
-        let r = Reference::parse("localhost:5000/app").expect("parse");
-        assert_eq!(r.reference, "latest");
-        assert!(Reference::parse("busybox").is_err());
     }
 }

@@ -7,7 +7,7 @@ use ctrd_api::containerd::services::diff::v1 as diff;
 use ctrd_api::containerd::services::snapshots::v1 as snapshots;
 use ctrd_api::containerd::types::Descriptor;
 
-use super::{ImportOptions, Progress, oci};
+use super::{ImportOptions, Platform, Progress, oci};
 use crate::{Client, Error};
 
 /// How long an unpack's lease lives if this process dies before removing it.
@@ -18,7 +18,7 @@ impl Client {
     /// returns the chain id of the top layer, the parent a container's snapshot is prepared
     /// from. Layers already unpacked are skipped.
     pub async fn unpack(&self, name: &str, snapshotter: &str) -> Result<String, Error> {
-        self.unpack_reporting(name, snapshotter, &ImportOptions::default())
+        self.unpack_reporting(name, snapshotter, &ImportOptions::default(), None)
             .await
     }
 
@@ -27,11 +27,12 @@ impl Client {
         name: &str,
         snapshotter: &str,
         options: &ImportOptions,
+        platform: Option<&Platform>,
     ) -> Result<String, Error> {
         let lease = self.lease(LEASE_EXPIRY).await?;
         let result = lease
             .client()
-            .unpack_in_lease(name, snapshotter, options)
+            .unpack_in_lease(name, snapshotter, options, platform)
             .await;
         let released = lease.release().await;
         let top = result?;
@@ -44,8 +45,9 @@ impl Client {
         name: &str,
         snapshotter: &str,
         options: &ImportOptions,
+        platform: Option<&Platform>,
     ) -> Result<String, Error> {
-        let resolved = self.resolve(name).await?;
+        let resolved = self.resolve(name, platform).await?;
         let diff_ids = &resolved.config.rootfs.diff_ids;
         let chain = oci::chain_ids(diff_ids);
         let layers = resolved.manifest.layers.len();
