@@ -1,9 +1,9 @@
 //! A containerd with its CRI plugin on, the shim under test as a runtime handler, and the pause
 //! and busybox images in CRI's namespace: what kubelet finds on a node.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::cri::{CRI_NAMESPACE, CriConfig, PAUSE_IMAGE, RuntimeHandler};
+use crate::cri::{CRI_NAMESPACE, CriConfig, PAUSE_IMAGE, PodNetwork, RuntimeHandler};
 use crate::{Containerd, CriClient, Daemon, DaemonOptions, Error, ImageArchive, OurShim};
 
 /// The busybox image pods' containers run, in CRI's namespace of every [`CriDaemon`].
@@ -50,6 +50,16 @@ impl CriShim {
     }
 }
 
+/// What a test adds to a [`CriDaemon`].
+#[derive(Debug, Clone, Default)]
+pub struct CriDaemonOptions {
+    /// CRI's registry hosts, from a `certs.d`-style folder (one `HOST/hosts.toml` per
+    /// registry, such as a mirror on 127.0.0.1 for `registry.k8s.io`).
+    pub registry_config_path: Option<PathBuf>,
+    /// Whether the host reaches the pods (by address and host port).
+    pub pod_network: PodNetwork,
+}
+
 /// A CRI-enabled private containerd with its images imported and a client connected.
 #[derive(Debug)]
 pub struct CriDaemon {
@@ -65,6 +75,15 @@ impl CriDaemon {
     /// Starts `daemon` with CRI on, `shim` serving pods, and the pause and busybox images in
     /// namespace `k8s.io`.
     pub fn start(daemon: Daemon, shim: CriShim) -> Result<CriDaemon, Error> {
+        CriDaemon::start_with(daemon, shim, CriDaemonOptions::default())
+    }
+
+    /// Starts `daemon` as [`CriDaemon::start`] does, with what `options` adds.
+    pub fn start_with(
+        daemon: Daemon,
+        shim: CriShim,
+        options: CriDaemonOptions,
+    ) -> Result<CriDaemon, Error> {
         let ours = match shim {
             CriShim::Go => None,
             CriShim::OursAsHandler => Some(OurShim::build_as("containerd-shim-ctrd-v2")?),
@@ -86,6 +105,8 @@ impl CriDaemon {
         }
         let cri = CriConfig {
             handlers: vec![runc, RuntimeHandler::ctrd()],
+            registry_config_path: options.registry_config_path,
+            pod_network: options.pod_network,
             ..CriConfig::default()
         };
         let containerd = Containerd::start_with(
@@ -145,7 +166,7 @@ impl CriDaemon {
     /// call (a call in between fails with a transport error).
     pub fn restart(&mut self) -> Result<(), Error> {
         let paths: Vec<PathBuf> = self._ours.iter().map(|o| o.path().to_path_buf()).collect();
-        let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
         let old = self.containerd.take().ok_or_else(|| Error::Cri {
             call: "restart".into(),
             error: "no daemon".into(),

@@ -14,6 +14,8 @@
 //!   [`ImageArchive`] an OCI image archive of it, built offline, for `ctr image import`.
 //! - [`Registry`] runs a plain-HTTP registry on 127.0.0.1 and pushes test images into it.
 //! - [`OurShim`] builds our runc shim and puts it where a [`Containerd`] finds it.
+//! - [`critest`] runs Kubernetes' CRI conformance suite against a CRI daemon, its images
+//!   served by a private registry.
 //! - [`cri`] turns on Kubernetes' CRI plugin in a daemon (runtime handlers, a pause image,
 //!   a private CNI bridge); [`CriClient`] drives it as kubelet does.
 //!
@@ -35,6 +37,7 @@ pub mod cleanup;
 pub mod cri;
 mod cri_client;
 mod cri_daemon;
+pub mod critest;
 mod daemon;
 mod error;
 mod image;
@@ -47,10 +50,10 @@ mod snapshotter;
 pub use bundle::Bundle;
 pub use cargo::workspace_bin;
 pub use cri_client::{CriClient, Pod};
-pub use cri_daemon::{BUSYBOX_IMAGE, CriDaemon, CriShim};
+pub use cri_daemon::{BUSYBOX_IMAGE, CriDaemon, CriDaemonOptions, CriShim};
 pub use daemon::{Containerd, Daemon, DaemonOptions, ProxyPlugin};
 pub use error::Error;
-pub use image::ImageArchive;
+pub use image::{ImageArchive, ImageConfig, ImageFile};
 pub use registry::Registry;
 pub use rootfs::Rootfs;
 pub use rsyslog::Rsyslog;
