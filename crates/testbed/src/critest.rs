@@ -25,6 +25,19 @@ const E2E: &str = "e2e-test-images";
 /// cri-tools' own images (`gcr.io/k8s-staging-cri-tools/NAME`).
 const CRI_TOOLS: &str = "k8s-staging-cri-tools";
 
+/// Debian's static busybox, which the images are built from.
+const BUSYBOX: &str = "/bin/busybox";
+
+/// `pgrep NAME` on busybox's `pidof`, one pid a line.
+const PGREP: &[u8] = b"#!/bin/sh\n# pgrep NAME for critest: busybox-static has pidof, not pgrep.\n\
+    pids=$(pidof \"$1\") || exit 1\nfor p in $pids; do echo \"$p\"; done\n";
+
+/// `ipcs -m`: the shared memory segments of this IPC namespace, from `/proc/sysvipc/shm`.
+const IPCS: &[u8] = b"#!/bin/sh\n# ipcs -m for critest: busybox-static has no ipcs.\n\
+    echo 'key shmid perms bytes'\n\
+    tail -n +2 /proc/sysvipc/shm | while read key id perms size rest; do\n\
+    echo \"$key $id $perms $size\"; done\n";
+
 /// One image critest asks for: repository path in the registry, its tags, how it is built.
 struct Wanted {
     repository: String,
@@ -53,19 +66,25 @@ impl Wanted {
         self
     }
 
-    /// A web server answering `GET /` with 200 on `port`, printing `banner` first (the
-    /// multi-container test looks for `httpd` in its log).
-    fn web_server(mut self, port: u16, banner: &str) -> Wanted {
-        self.config.entrypoint = vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("echo {banner}; exec httpd -f -p {port} -h /www"),
-        ];
-        self.config.cmd = Vec::new();
-        self.file(ImageFile::new(
-            "/www/index.html",
-            b"<html><body>ctrd test web server</body></html>\n",
-        ))
+    /// A stand-in for the nginx and httpd images: `/usr/sbin/NAME`, a shell script (so its
+    /// process is named `NAME`, as `pidof nginx` expects) that writes its pid to
+    /// `/var/run/nginx.pid`, prints `NAME`, and runs busybox's httpd answering `GET /` with 200
+    /// on `port`; its command line holds `master process`, as nginx's does.
+    fn web_server(mut self, port: u16, name: &str) -> Wanted {
+        let program = format!("/usr/sbin/{name}");
+        self.config.entrypoint = vec![program.clone()];
+        self.config.cmd = vec!["master process".into()];
+        let script = format!(
+            "#!/bin/sh\n# {name} stand-in for critest: busybox httpd on port {port}.\n\
+             mkdir -p /var/run\necho $$ > /var/run/nginx.pid\necho {name}\n\
+             httpd -f -p {port} -h /www &\n\
+             trap 'kill $! 2>/dev/null; exit 0' TERM INT\nwait $!\n"
+        );
+        self.file(ImageFile::new(&program, script.as_bytes()).mode(0o755))
+            .file(ImageFile::new(
+                "/www/index.html",
+                b"<html><body>ctrd test web server</body></html>\n",
+            ))
     }
 }
 
@@ -92,7 +111,7 @@ fn accounts(users: &[(&str, u32, u32)], groups: &[(&str, u32, &str)]) -> [ImageF
 /// Every image critest v1.37.0 pulls, as cri-tools' `images/` folder describes them, except
 /// `test-image-digest`, which critest names by an upstream manifest digest no offline build
 /// can reproduce.
-fn wanted(nnp_probe: &[u8]) -> Vec<Wanted> {
+fn wanted(nnp_probe: &[u8], busybox: &[u8]) -> Vec<Wanted> {
     let e2e = |name: &str| format!("{E2E}/{name}");
     let tools = |name: &str| format!("{CRI_TOOLS}/{name}");
     let www_data = accounts(&[("www-data", 33, 33)], &[("www-data", 33, "")]);
@@ -104,15 +123,13 @@ fn wanted(nnp_probe: &[u8]) -> Vec<Wanted> {
         ],
     );
     let mut images = vec![
-        // busybox-static has no `pgrep`, which critest's exec checks call.
-        Wanted::new(e2e("busybox"), &["1.29-2"]).file(
-            ImageFile::new(
-                "/bin/pgrep",
-                b"#!/bin/sh\n# pgrep NAME for critest: busybox-static has pidof, not pgrep.\n\
-                  pids=$(pidof \"$1\") || exit 1\nfor p in $pids; do echo \"$p\"; done\n",
-            )
-            .mode(0o755),
-        ),
+        // busybox-static has no `pgrep` nor `ipcs`, which critest's checks call, and links its
+        // applets as symbolic links, so masking `/bin/ls` would mask busybox itself: `ls` is a
+        // file of its own here, as in the upstream image (hard links).
+        Wanted::new(e2e("busybox"), &["1.29-2"])
+            .file(ImageFile::new("/bin/pgrep", PGREP).mode(0o755))
+            .file(ImageFile::new("/bin/ipcs", IPCS).mode(0o755))
+            .file(ImageFile::new("/bin/ls", busybox).mode(0o755)),
         Wanted::new(e2e("nginx"), &["1.14-2"]).web_server(80, "nginx"),
         Wanted::new(e2e("httpd"), &["2.4.39-4"]).web_server(80, "httpd"),
         // A set-user-ID root program printing its effective uid: root unless no_new_privs.
@@ -181,9 +198,10 @@ impl CritestRegistry {
             .tempdir_in("/tmp")
             .map_err(|e| Error::io("/tmp", e))?;
         let probe = build_nnp_probe(scratch.path())?;
+        let busybox = std::fs::read(BUSYBOX).map_err(|e| Error::io(BUSYBOX, e))?;
         let pause = ImageArchive::pause("registry.k8s.io/pause:3.9")?;
         registry.push(&pause.path(), "pause", "3.9")?;
-        for image in wanted(&probe) {
+        for image in wanted(&probe, &busybox) {
             let name = format!("{}:{}", image.repository, image.tags[0]);
             let archive = ImageArchive::busybox_with(&name, &image.config, &image.files)?;
             for tag in &image.tags {
