@@ -10,9 +10,12 @@
 //! reported in the table.
 //!
 //! By default a representative focus runs (runtime info, pods, images, containers, exec,
-//! logs, streaming, networking, security context): about a minute per daemon. The whole
-//! suite runs with `CTRD_CRITEST=full` (about N minutes per daemon and shim; see the README).
-//! critest's own output and JUnit report stay in `target/tmp/critest/DAEMON/SHIM/`.
+//! logs, stats, streaming, host ports, security context): about a minute per daemon, plus a
+//! minute or two to build and push the images once. The whole suite runs with
+//! `CTRD_CRITEST=full` (3 to 4 minutes per daemon and shim on 2 cores; see the README).
+//! `CTRD_CRITEST_FOCUS=REGEX` runs only matching specs, and `CTRD_CRITEST_ARGS` adds critest
+//! arguments (such as `-ginkgo.sleep-on-failure=60s`). critest's own output and JUnit report
+//! stay in `target/tmp/critest/containerd-VERSION/SHIM/`.
 //!
 //! critest binds host ports 12000 to 12003 (port mapping and host-network specs), so the
 //! daemons run one after the other, never in parallel.
