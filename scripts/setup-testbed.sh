@@ -28,7 +28,8 @@ fi
 
 need=()
 for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu rsyslogd:rsyslog tmux:tmux docker-registry:docker-registry skopeo:skopeo \
-    /usr/lib/cni/bridge:containernetworking-plugins ip:iproute2 mkfs.ext4:e2fsprogs; do
+    /usr/lib/cni/bridge:containernetworking-plugins ip:iproute2 mkfs.ext4:e2fsprogs iptables:iptables \
+    ipcmk:util-linux; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -411,7 +411,15 @@ impl Service {
         };
         let signal = i32::try_from(req.signal).map_err(|e| Error::invalid("signal", e))?;
         if req.exec_id.is_empty() {
-            Ok(runc.kill(&req.id, signal, req.all).await?)
+            match runc.kill(&req.id, signal, req.all).await {
+                // Exited before runc could signal it, its exit not yet handled here: gone, as
+                // containerd expects (NOT_FOUND), not a failed stop.
+                Err(e) if e.is_not_running() => Err(Error::NoProcess {
+                    process: process_name(&req.id, &req.exec_id),
+                    state: "exited",
+                }),
+                result => Ok(result?),
+            }
         } else {
             let signal = nix::sys::signal::Signal::try_from(signal)
                 .map_err(|e| Error::invalid("signal", e))?;

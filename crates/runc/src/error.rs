@@ -82,6 +82,14 @@ impl Error {
             if message.contains("does not exist") || message.contains("not exist"))
     }
 
+    /// Whether runc failed because the container's process has already exited (`runc kill`
+    /// on a container whose init is gone: "container not running").
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, Error::Command { message, .. }
+            if message.contains("container not running")
+                || message.contains("process already finished"))
+    }
+
     pub(crate) fn setup(context: impl Into<String>, error: std::io::Error) -> Error {
         Error::Setup {
             context: context.into(),

@@ -118,6 +118,12 @@ fn kill_stops_a_running_container() {
     t.runc.kill(id, 9, false).expect("kill");
     assert_eq!(exit_code(pid), 128 + 9);
     wait_for(&t.runc, id, Status::Stopped);
+    // A second kill finds nothing to signal: "not running", not "not found".
+    let again = t
+        .runc
+        .kill(id, 9, false)
+        .expect_err("kill of a stopped container");
+    assert!(again.is_not_running() && !again.is_not_found(), "{again}");
     t.runc.delete(id, false).expect("delete");
 }
 

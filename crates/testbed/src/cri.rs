@@ -77,6 +77,23 @@ pub struct CriConfig {
     /// A `certs.d`-style folder of per-registry host configuration (`config_path`), for pulls
     /// from a registry the test runs.
     pub registry_config_path: Option<PathBuf>,
+    /// Whether the host reaches pods: see [`PodNetwork`].
+    pub pod_network: PodNetwork,
+}
+
+/// How a CRI daemon's pods are networked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PodNetwork {
+    /// Pods on a private bridge without an address: their own network namespaces and
+    /// nothing of the host touched, but the host cannot reach them.
+    #[default]
+    Private,
+    /// As kubelet's nodes have it: the bridge is the pods' gateway (10.251.0.1/16, a route on
+    /// the host), and CNI's `portmap` plugin maps host ports (iptables NAT rules, localhost
+    /// included), so the host reaches pods by address and by host port. The bridge plugin
+    /// turns on `net.ipv4.ip_forward` and portmap adds its `CNI-HOSTPORT-*` chains; the daemon
+    /// restores both when it stops ([`HostNetworkGuard`]).
+    Routed,
 }
 
 impl Default for CriConfig {
@@ -86,6 +103,7 @@ impl Default for CriConfig {
             handlers: vec![RuntimeHandler::runc(), RuntimeHandler::ctrd()],
             sandbox_image: PAUSE_IMAGE.into(),
             registry_config_path: None,
+            pod_network: PodNetwork::Private,
         }
     }
 }
@@ -155,24 +173,38 @@ impl CriConfig {
     }
 
     /// Writes the CNI network for a daemon whose private folder is `dir`: a bridge named
-    /// [`bridge_name`] with host-local addresses kept in the folder.
-    pub(crate) fn write_cni(dir: &Path) -> Result<(), Error> {
+    /// [`bridge_name`] with host-local addresses kept in the folder (and `portmap` for a
+    /// [`PodNetwork::Routed`] network).
+    pub(crate) fn write_cni(&self, dir: &Path) -> Result<(), Error> {
         let conf_dir = dir.join("cni");
         std::fs::create_dir_all(&conf_dir).map_err(|e| Error::io(&conf_dir, e))?;
+        let routed = self.pod_network == PodNetwork::Routed;
+        let subnet = if routed {
+            "10.251.0.0/16"
+        } else {
+            "10.250.0.0/16"
+        };
+        let mut plugins = vec![serde_json::json!({
+            "type": "bridge",
+            "bridge": bridge_name(dir),
+            "isGateway": routed,
+            "ipMasq": false,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{ "subnet": subnet }]],
+                "dataDir": dir.join("cni-ipam").display().to_string(),
+            },
+        })];
+        if routed {
+            plugins.push(serde_json::json!({
+                "type": "portmap",
+                "capabilities": { "portMappings": true },
+            }));
+        }
         let conflist = serde_json::json!({
             "cniVersion": "1.0.0",
             "name": "ctrd-test",
-            "plugins": [{
-                "type": "bridge",
-                "bridge": bridge_name(dir),
-                "isGateway": false,
-                "ipMasq": false,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{ "subnet": "10.250.0.0/16" }]],
-                    "dataDir": dir.join("cni-ipam").display().to_string(),
-                },
-            }],
+            "plugins": plugins,
         });
         let path = conf_dir.join("10-ctrd-test.conflist");
         std::fs::write(&path, conflist.to_string()).map_err(|e| Error::io(&path, e))
@@ -188,6 +220,83 @@ impl CriConfig {
                 .status();
         }
     }
+}
+
+/// What a [`PodNetwork::Routed`] network changes on the host, recorded before its daemon
+/// starts and put back when it stops: `net.ipv4.ip_forward`, and the `CNI-HOSTPORT-*` chains of
+/// iptables' NAT table (with the rules jumping to them) when none existed before.
+#[derive(Debug)]
+pub(crate) struct HostNetworkGuard {
+    ip_forward: Option<String>,
+    hostport_chains_before: bool,
+}
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+impl HostNetworkGuard {
+    pub(crate) fn record() -> HostNetworkGuard {
+        HostNetworkGuard {
+            ip_forward: std::fs::read_to_string(IP_FORWARD).ok(),
+            hostport_chains_before: nat_rules().iter().any(|r| r.contains("CNI-HOSTPORT-")),
+        }
+    }
+
+    pub(crate) fn restore(&self) {
+        if let Some(value) = &self.ip_forward
+            && std::fs::read_to_string(IP_FORWARD).ok().as_ref() != Some(value)
+        {
+            let _ = std::fs::write(IP_FORWARD, value);
+        }
+        if self.hostport_chains_before {
+            return;
+        }
+        // Jumps from the built-in chains first (`-S` quotes as a shell does), then portmap's
+        // own chains, emptied and gone.
+        let rules = nat_rules();
+        for rule in &rules {
+            if let Some(spec) = rule.strip_prefix("-A ")
+                && !spec.starts_with("CNI-")
+                && spec.contains("-j CNI-")
+            {
+                let _ = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("iptables -t nat -D {spec}"))
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+        for flag in ["-F", "-X"] {
+            for rule in &rules {
+                if let Some(chain) = rule.strip_prefix("-N ")
+                    && chain.starts_with("CNI-")
+                {
+                    iptables(&["-t", "nat", flag, chain]);
+                }
+            }
+        }
+    }
+}
+
+/// `iptables -t nat -S`, one rule a line (empty without iptables).
+fn nat_rules() -> Vec<String> {
+    std::process::Command::new("iptables")
+        .args(["-t", "nat", "-S"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn iptables(args: &[&str]) {
+    let _ = std::process::Command::new("iptables")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 /// TOML tables in the order first named, each with its `key = value` lines.
@@ -259,5 +368,27 @@ mod tests {
             "{new}"
         );
         assert!(new.contains("bin_dirs = [\"/usr/lib/cni\"]"), "{new}");
+    }
+
+    #[test]
+    fn registry_hosts_reach_both_syntaxes() {
+        let config = CriConfig {
+            registry_config_path: Some("/certs.d".into()),
+            ..CriConfig::default()
+        };
+        let old = config.render(Daemon::Bookworm, Path::new("/d"));
+        assert!(
+            old.contains(
+                "[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/certs.d\""
+            ),
+            "{old}"
+        );
+        let new = config.render(Daemon::Upstream, Path::new("/d"));
+        assert!(
+            new.contains(
+                "[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"/certs.d\""
+            ),
+            "{new}"
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! A containerd with its CRI plugin on, the shim under test as a runtime handler, and the pause
 //! and busybox images in CRI's namespace: what kubelet finds on a node.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::cri::{CRI_NAMESPACE, CriConfig, PAUSE_IMAGE, RuntimeHandler};
+use crate::cri::{CRI_NAMESPACE, CriConfig, PAUSE_IMAGE, PodNetwork, RuntimeHandler};
 use crate::{Containerd, CriClient, Daemon, DaemonOptions, Error, ImageArchive, OurShim};
 
 /// The busybox image pods' containers run, in CRI's namespace of every [`CriDaemon`].
@@ -55,6 +55,19 @@ impl CriShim {
     }
 }
 
+/// What a test adds to a [`CriDaemon`].
+#[derive(Debug, Clone, Default)]
+pub struct CriDaemonOptions {
+    /// CRI's registry hosts, from a `certs.d`-style folder (one `HOST/hosts.toml` per
+    /// registry, such as a mirror on 127.0.0.1 for `registry.k8s.io`).
+    pub registry_config_path: Option<PathBuf>,
+    /// Whether the host reaches the pods (by address and host port).
+    pub pod_network: PodNetwork,
+    /// Our shim from this binary (such as a release build) instead of the running test's
+    /// build.
+    pub shim_binary: Option<PathBuf>,
+}
+
 /// A CRI-enabled private containerd with its images imported and a client connected.
 #[derive(Debug)]
 pub struct CriDaemon {
@@ -70,16 +83,16 @@ impl CriDaemon {
     /// Starts `daemon` with CRI on, `shim` serving pods, and the pause and busybox images in
     /// namespace `k8s.io`.
     pub fn start(daemon: Daemon, shim: CriShim) -> Result<CriDaemon, Error> {
-        CriDaemon::start_with_binary(daemon, shim, None)
+        CriDaemon::start_with(daemon, shim, CriDaemonOptions::default())
     }
 
-    /// Starts a daemon as [`CriDaemon::start`] does, with our shim from `binary` (such as a
-    /// release build) instead of the running test's build.
-    pub fn start_with_binary(
+    /// Starts `daemon` as [`CriDaemon::start`] does, with what `options` adds.
+    pub fn start_with(
         daemon: Daemon,
         shim: CriShim,
-        binary: Option<&std::path::Path>,
+        options: CriDaemonOptions,
     ) -> Result<CriDaemon, Error> {
+        let binary = options.shim_binary.as_deref();
         let name = match shim {
             CriShim::Go => None,
             CriShim::OursAsHandler => Some("containerd-shim-ctrd-v2"),
@@ -112,6 +125,8 @@ impl CriDaemon {
         }
         let cri = CriConfig {
             handlers: vec![runc, io(RuntimeHandler::ctrd())],
+            registry_config_path: options.registry_config_path,
+            pod_network: options.pod_network,
             ..CriConfig::default()
         };
         let containerd = Containerd::start_with(
@@ -181,7 +196,7 @@ impl CriDaemon {
     /// call (a call in between fails with a transport error).
     pub fn restart(&mut self) -> Result<(), Error> {
         let paths: Vec<PathBuf> = self._ours.iter().map(|o| o.path().to_path_buf()).collect();
-        let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
         let old = self.containerd.take().ok_or_else(|| Error::Cri {
             call: "restart".into(),
             error: "no daemon".into(),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::cri::CriConfig;
+use crate::cri::{CriConfig, HostNetworkGuard, PodNetwork};
 use crate::{Error, ImageArchive, cleanup, repo_root};
 
 /// Which containerd to run.
@@ -198,6 +198,8 @@ pub struct Containerd {
     env: Vec<(OsString, OsString)>,
     /// Whether its CRI plugin runs (its pods' bridge is deleted with it).
     cri: bool,
+    /// What a routed pod network changed on the host, put back when the daemon stops.
+    host_network: Option<HostNetworkGuard>,
 }
 
 impl Containerd {
@@ -257,11 +259,26 @@ impl Containerd {
             daemon.config(dir.path(), &options.proxies, options.cri.as_ref()),
         )
         .map_err(|e| Error::io(&config, e))?;
-        if options.cri.is_some() {
-            CriConfig::write_cni(dir.path())?;
+        if let Some(cri) = &options.cri {
+            cri.write_cni(dir.path())?;
         }
         let extra_path: Vec<&Path> = options.extra_path.iter().map(PathBuf::as_path).collect();
-        Containerd::spawn(daemon, dir, &extra_path, options.env, options.cri.is_some())
+        let routed = options
+            .cri
+            .as_ref()
+            .is_some_and(|c| c.pod_network == PodNetwork::Routed);
+        let guard = routed.then(HostNetworkGuard::record);
+        let mut containerd =
+            Containerd::spawn(daemon, dir, &extra_path, options.env, options.cri.is_some());
+        match &mut containerd {
+            Ok(c) => c.host_network = guard,
+            Err(_) => {
+                if let Some(guard) = guard {
+                    guard.restore();
+                }
+            }
+        }
+        containerd
     }
 
     /// Stops this daemon (leaving its shims and containers running, as a crash or upgrade
@@ -274,7 +291,10 @@ impl Containerd {
             log: String::new(),
         })?;
         let env = std::mem::take(&mut self.env);
-        Containerd::spawn(self.daemon, dir, extra_path, env, self.cri)
+        let guard = self.host_network.take();
+        let mut containerd = Containerd::spawn(self.daemon, dir, extra_path, env, self.cri)?;
+        containerd.host_network = guard;
+        Ok(containerd)
     }
 
     fn spawn(
@@ -320,6 +340,7 @@ impl Containerd {
             dir: Some(dir),
             env,
             cri,
+            host_network: None,
         };
         containerd.wait_ready()?;
         Ok(containerd)
@@ -481,6 +502,9 @@ impl Drop for Containerd {
         }
         if self.cri {
             CriConfig::remove_bridge(dir.path());
+        }
+        if let Some(guard) = self.host_network.take() {
+            guard.restore();
         }
     }
 }

@@ -52,6 +52,14 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// critest ran but its results could not be read.
+    #[error("critest {what}: {reason}")]
+    Critest {
+        /// What was read.
+        what: String,
+        /// Why it failed, and where to look.
+        reason: String,
+    },
     /// A file operation failed.
     #[error("{path}: {error}")]
     Io {

@@ -1,5 +1,6 @@
 //! Image archives (OCI layout and `docker save`) built offline from the busybox rootfs.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,7 +31,35 @@ impl ImageArchive {
         layers: &[Vec<(String, Option<String>)>],
     ) -> Result<ImageArchive, Error> {
         let config = serde_json::json!({ "Cmd": ["/bin/sh"], "Env": ["PATH=/bin"] });
-        ImageArchive::build(name, layers, config)
+        let layers: Vec<Vec<Change>> = layers
+            .iter()
+            .map(|changes| {
+                changes
+                    .iter()
+                    .map(|(path, data)| match data {
+                        Some(data) => Change::Write(ImageFile::new(path, data.as_bytes())),
+                        None => Change::Delete(path.clone()),
+                    })
+                    .collect()
+            })
+            .collect();
+        ImageArchive::build(name, &layers, config)
+    }
+
+    /// A busybox image named `name` with `config` as its image configuration and `files` in a
+    /// layer on top of busybox's (replacing busybox's own at the same path, such as
+    /// `/etc/passwd`).
+    pub fn busybox_with(
+        name: &str,
+        config: &ImageConfig,
+        files: &[ImageFile],
+    ) -> Result<ImageArchive, Error> {
+        let layers: Vec<Vec<Change>> = if files.is_empty() {
+            Vec::new()
+        } else {
+            vec![files.iter().cloned().map(Change::Write).collect()]
+        };
+        ImageArchive::build(name, &layers, config.to_json())
     }
 
     /// A pause image for pods' sandbox containers, named `name` (such as
@@ -49,7 +78,7 @@ impl ImageArchive {
 
     fn build(
         name: &str,
-        layers: &[Vec<(String, Option<String>)>],
+        layers: &[Vec<Change>],
         image_config: serde_json::Value,
     ) -> Result<ImageArchive, Error> {
         let dir = tempfile::Builder::new()
@@ -65,11 +94,15 @@ impl ImageArchive {
         for (i, changes) in layers.iter().enumerate() {
             let content = dir.path().join(format!("layer-{i}"));
             std::fs::create_dir_all(&content).map_err(|e| Error::io(&content, e))?;
-            for (path, data) in changes {
+            for change in changes {
+                let path = match change {
+                    Change::Write(file) => &file.path,
+                    Change::Delete(path) => path,
+                };
                 let relative = Path::new(path.trim_start_matches('/'));
-                let target = match data {
-                    Some(_) => content.join(relative),
-                    None => {
+                let target = match change {
+                    Change::Write(_) => content.join(relative),
+                    Change::Delete(_) => {
                         let file = relative
                             .file_name()
                             .map(|n| format!(".wh.{}", n.to_string_lossy()))
@@ -80,7 +113,15 @@ impl ImageArchive {
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                write(&target, data.as_deref().unwrap_or("").as_bytes())?;
+                match change {
+                    Change::Write(file) => {
+                        write(&target, &file.content)?;
+                        let mode = std::fs::Permissions::from_mode(file.mode);
+                        std::fs::set_permissions(&target, mode)
+                            .map_err(|e| Error::io(&target, e))?;
+                    }
+                    Change::Delete(_) => write(&target, b"")?,
+                }
             }
             digests.push(layer_blob(&blobs, &content, dir.path())?);
         }
@@ -287,6 +328,80 @@ impl ImageArchive {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// A file in an image layer: its absolute path in the image, content and mode (owner root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFile {
+    /// Where it goes in the image, such as `/etc/passwd`.
+    pub path: String,
+    /// Its bytes.
+    pub content: Vec<u8>,
+    /// Its permission bits, set-user-ID included (`0o4755` for a set-user-ID root program).
+    pub mode: u32,
+}
+
+impl ImageFile {
+    /// A regular file with mode 0644.
+    pub fn new(path: &str, content: &[u8]) -> ImageFile {
+        ImageFile {
+            path: path.into(),
+            content: content.to_vec(),
+            mode: 0o644,
+        }
+    }
+
+    /// The same file with `mode`.
+    pub fn mode(mut self, mode: u32) -> ImageFile {
+        self.mode = mode;
+        self
+    }
+}
+
+/// The parts of an OCI image configuration (`config` in the config blob) a test chooses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// `User`: `uid`, `name`, `uid:gid` or `name:group`; empty for root.
+    pub user: String,
+    /// `Entrypoint`.
+    pub entrypoint: Vec<String>,
+    /// `Cmd`.
+    pub cmd: Vec<String>,
+    /// `Env`, as `NAME=value`.
+    pub env: Vec<String>,
+}
+
+impl Default for ImageConfig {
+    /// busybox's shell as the command, `PATH=/bin`, root.
+    fn default() -> ImageConfig {
+        ImageConfig {
+            user: String::new(),
+            entrypoint: Vec::new(),
+            cmd: vec!["/bin/sh".into()],
+            env: vec!["PATH=/bin".into()],
+        }
+    }
+}
+
+impl ImageConfig {
+    fn to_json(&self) -> serde_json::Value {
+        let mut config = serde_json::json!({ "Env": self.env, "Cmd": self.cmd });
+        if !self.entrypoint.is_empty() {
+            config["Entrypoint"] = serde_json::json!(self.entrypoint);
+        }
+        if !self.user.is_empty() {
+            config["User"] = serde_json::json!(self.user);
+        }
+        config
+    }
+}
+
+/// One change an image layer makes.
+enum Change {
+    /// Adds or replaces a file (and makes its folders).
+    Write(ImageFile),
+    /// Hides what a lower layer holds at this path (an OCI whiteout).
+    Delete(String),
 }
 
 /// The OCI name of this machine's architecture.

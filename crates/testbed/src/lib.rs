@@ -17,6 +17,8 @@
 //!   [`CutProxy`] drops a download mid-way; [`StatusServer`] answers every request with one
 //!   status.
 //! - [`OurShim`] builds our runc shim and puts it where a [`Containerd`] finds it.
+//! - [`critest`] runs Kubernetes' CRI conformance suite against a CRI daemon, its images
+//!   served by a private registry.
 //! - [`cri`] turns on Kubernetes' CRI plugin in a daemon (runtime handlers, a pause image,
 //!   a private CNI bridge); [`CriClient`] drives it as kubelet does.
 //!
@@ -38,6 +40,7 @@ pub mod cleanup;
 pub mod cri;
 mod cri_client;
 mod cri_daemon;
+pub mod critest;
 mod cut_proxy;
 mod daemon;
 mod error;
@@ -54,11 +57,11 @@ mod token;
 pub use bundle::Bundle;
 pub use cargo::workspace_bin;
 pub use cri_client::{CriClient, Pod};
-pub use cri_daemon::{BUSYBOX_IMAGE, CriDaemon, CriShim, IO_GID, IO_UID};
+pub use cri_daemon::{BUSYBOX_IMAGE, CriDaemon, CriDaemonOptions, CriShim, IO_GID, IO_UID};
 pub use cut_proxy::CutProxy;
 pub use daemon::{Containerd, Daemon, DaemonOptions, ProxyPlugin};
 pub use error::Error;
-pub use image::ImageArchive;
+pub use image::{ImageArchive, ImageConfig, ImageFile};
 pub use registry::{Registry, RegistryAuth, RegistryOptions};
 pub use rootfs::Rootfs;
 pub use rsyslog::Rsyslog;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ctrd_api::runtime::v1 as cri;
-use ctrd_testbed::{BUSYBOX_IMAGE, CriClient, CriDaemon, CriShim, Daemon, Pod};
+use ctrd_testbed::{BUSYBOX_IMAGE, CriClient, CriDaemon, CriDaemonOptions, CriShim, Daemon, Pod};
 
 use super::subject::footprint;
 use super::{go_on, median, ms, order};
@@ -59,7 +59,11 @@ struct Side {
 /// Runs the load on both shims and prints the table.
 pub fn run(daemon: Daemon, shim: &Path, size: Size) -> Result<(), Error> {
     let start = |kind| {
-        CriDaemon::start_with_binary(daemon, kind, Some(shim))
+        let options = CriDaemonOptions {
+            shim_binary: Some(shim.to_path_buf()),
+            ..CriDaemonOptions::default()
+        };
+        CriDaemon::start_with(daemon, kind, options)
             .map_err(|e| Error::Message(format!("bench: CRI daemon: {e}")))
     };
     let mut sides = [
