@@ -60,6 +60,8 @@ mod container;
 mod content;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod introspection;
 mod lease;

@@ -10,6 +10,8 @@ mod create;
 mod error;
 mod exec;
 mod exits;
+#[doc(hidden)]
+pub mod fuzzing;
 mod metrics;
 mod mount;
 mod oom;
@@ -19,6 +21,7 @@ mod rootfs;
 mod service;
 mod shim_cgroup;
 mod stdio;
+pub mod validate;
 
 pub use service::Service;
 

@@ -349,7 +349,7 @@ impl Service {
     }
 
     fn add_exec(&self, req: ExecProcessRequest) -> Result<(), Error> {
-        ctrd_runc::validate_id(&req.exec_id).map_err(|e| Error::invalid("exec id", e))?;
+        crate::validate::exec(&req)?;
         let spec = req
             .spec
             .map(|s| s.value)

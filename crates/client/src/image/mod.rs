@@ -1,8 +1,8 @@
 //! Images: import from archives, unpack into snapshotters, list, tag, remove.
 
-mod archive;
+pub(crate) mod archive;
 pub(crate) mod oci;
-mod pull;
+pub(crate) mod pull;
 mod unpack;
 
 use std::collections::HashMap;

@@ -20,6 +20,9 @@ use crate::{BlobSource, Client, Error};
 /// How long a pull's lease lives if this process dies before removing it.
 const LEASE_EXPIRY: Duration = Duration::from_secs(3600);
 
+/// The largest manifest or index a pull reads (the same limit as an archive's JSON files).
+const MAX_DOCUMENT: usize = 16 << 20;
+
 /// The media types a pull accepts for manifests and indexes.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.oci.image.manifest.v1+json, \
@@ -28,14 +31,14 @@ const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 
 /// `host/repository:tag` (or `@digest`), split.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Reference {
+pub(crate) struct Reference {
     host: String,
     repository: String,
     reference: String,
 }
 
 impl Reference {
-    fn parse(text: &str) -> Result<Reference, Error> {
+    pub(crate) fn parse(text: &str) -> Result<Reference, Error> {
         let bad = |why: &str| Error::Registry {
             reference: text.to_owned(),
             reason: why.to_owned(),
@@ -53,6 +56,36 @@ impl Reference {
         if repository.is_empty() || host.is_empty() {
             return Err(bad("give host/repository:tag"));
         }
+        // Every part becomes part of a URL: nothing that could change its meaning passes.
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        {
+            return Err(bad("the host holds a character a registry host cannot"));
+        }
+        if repository
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+            || !repository.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'.' | b'_' | b'-' | b'/')
+            })
+        {
+            return Err(bad(
+                "a repository is lowercase letters, digits, '.', '_', '-' and '/' between parts",
+            ));
+        }
+        let tag_ok = reference.len() <= 128
+            && !reference.starts_with(['.', '-'])
+            && reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !tag_ok && oci::digest_problem(reference).is_some() {
+            return Err(bad(
+                "a tag is up to 128 letters, digits, '_', '.' and '-' (or give @sha256:<64 hex>)",
+            ));
+        }
         Ok(Reference {
             host: host.to_owned(),
             repository: repository.to_owned(),
@@ -60,7 +93,7 @@ impl Reference {
         })
     }
 
-    fn url(&self, kind: &str, what: &str) -> String {
+    pub(crate) fn url(&self, kind: &str, what: &str) -> String {
         format!("http://{}/v2/{}/{kind}/{what}", self.host, self.repository)
     }
 }
@@ -96,15 +129,36 @@ async fn get(
 
 async fn get_bytes(http: &Http, reference: &str, url: &str) -> Result<Vec<u8>, Error> {
     let response = get(http, reference, url, ACCEPT).await?;
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::Registry {
-            reference: reference.to_owned(),
-            reason: format!("GET {url}: {e}"),
-        })?;
-    Ok(body.to_bytes().to_vec())
+    read_document(reference, url, response).await
+}
+
+/// The body of a manifest or index response, refused past [`MAX_DOCUMENT`] bytes (it is held
+/// in memory).
+async fn read_document(
+    reference: &str,
+    what: &str,
+    response: hyper::Response<hyper::body::Incoming>,
+) -> Result<Vec<u8>, Error> {
+    let body = http_body_util::Limited::new(response.into_body(), MAX_DOCUMENT);
+    let bytes = body.collect().await.map_err(|e| Error::Registry {
+        reference: reference.to_owned(),
+        reason: format!("reading {what}: {e} (at most {MAX_DOCUMENT} bytes are accepted)"),
+    })?;
+    Ok(bytes.to_bytes().to_vec())
+}
+
+/// Refuses a digest that could not be fetched safely (it becomes part of a URL).
+fn check_digest(reference: &str, digest: &str) -> Result<(), Error> {
+    match oci::digest_problem(digest) {
+        None => Ok(()),
+        Some(reason) => Err(Error::image(
+            reference,
+            format!(
+                "digest {:?} is refused: {reason}",
+                digest.escape_debug().to_string()
+            ),
+        )),
+    }
 }
 
 impl Client {
@@ -140,16 +194,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let top_data = top
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Registry {
-                reference: text.to_owned(),
-                reason: e.to_string(),
-            })?
-            .to_bytes()
-            .to_vec();
+        let top_data = read_document(text, "the manifest or index", top).await?;
         let top_desc = Descriptor {
             media_type: media_type.clone(),
             digest: oci::sha256(&top_data),
@@ -163,24 +208,16 @@ impl Client {
             let index: Index = serde_json::from_slice(&top_data)
                 .map_err(|e| Error::image(text, format!("index is not valid JSON: {e}")))?;
             let host = oci::Platform::host();
-            let (position, chosen) = index
-                .manifests
-                .iter()
-                .enumerate()
-                .find(|(_, m)| {
-                    m.platform
-                        .as_ref()
-                        .is_none_or(|p| p.os == host.os && p.architecture == host.architecture)
-                })
-                .ok_or_else(|| {
-                    Error::image(
-                        text,
-                        format!(
-                            "no manifest for {}/{} in its index",
-                            host.os, host.architecture
-                        ),
-                    )
-                })?;
+            let (position, chosen) = oci::choose_manifest(&index, &host).ok_or_else(|| {
+                Error::image(
+                    text,
+                    format!(
+                        "no manifest for {}/{} in its index",
+                        host.os, host.architecture
+                    ),
+                )
+            })?;
+            check_digest(text, &chosen.digest)?;
             let data = get_bytes(&http, text, &reference.url("manifests", &chosen.digest)).await?;
             let actual = oci::sha256(&data);
             if actual != chosen.digest {
@@ -203,6 +240,9 @@ impl Client {
 
         let mut blobs = vec![manifest.config.clone()];
         blobs.extend(manifest.layers.iter().cloned());
+        for blob in &blobs {
+            check_digest(text, &blob.digest)?;
+        }
         options.report(Progress::Total {
             bytes: blobs.iter().map(|b| b.size).sum(),
         });
