@@ -26,6 +26,7 @@
 //! # Ok::<(), ctrd_testbed::Error>(())
 //! ```
 
+pub mod access;
 mod bundle;
 mod cargo;
 pub mod cgroup;
@@ -36,6 +37,7 @@ mod image;
 mod registry;
 mod rootfs;
 mod rsyslog;
+mod served_shim;
 mod shim;
 mod snapshotter;
 
@@ -47,6 +49,7 @@ pub use image::ImageArchive;
 pub use registry::Registry;
 pub use rootfs::Rootfs;
 pub use rsyslog::Rsyslog;
+pub use served_shim::ServedShim;
 pub use shim::OurShim;
 pub use snapshotter::SnapshotterProcess;
 
