@@ -85,7 +85,7 @@ async fn hostile_requests_get_clear_errors_and_leave_nothing() {
         (
             "id with NUL",
             CreateTaskRequest {
-                id: "c\01".into(),
+                id: "c\0x".into(),
                 ..good.clone()
             },
             "container id",
