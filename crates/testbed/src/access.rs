@@ -72,9 +72,10 @@ pub fn connect_as(path: &Path, uid: u32, gid: u32) -> Result<Access, Error> {
     }
 }
 
-/// Every file, FIFO, socket or folder under `roots` (not following links) that any user may
-/// write, with its mode. Missing roots are skipped.
-pub fn world_writable(roots: &[&Path]) -> Vec<(PathBuf, u32)> {
+/// Every file, FIFO, socket or folder under `roots` (not following links, not descending into
+/// folders `prune` names, such as a container's root filesystem) that any user may write, with
+/// its mode. Missing roots are skipped.
+pub fn world_writable(roots: &[&Path], prune: &dyn Fn(&Path) -> bool) -> Vec<(PathBuf, u32)> {
     let mut found = Vec::new();
     let mut stack: Vec<PathBuf> = roots.iter().map(|r| r.to_path_buf()).collect();
     while let Some(path) = stack.pop() {
@@ -91,6 +92,7 @@ pub fn world_writable(roots: &[&Path]) -> Vec<(PathBuf, u32)> {
             found.push((path.clone(), mode & 0o7777));
         }
         if kind.is_dir()
+            && !prune(&path)
             && let Ok(entries) = std::fs::read_dir(&path)
         {
             stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
@@ -98,4 +100,33 @@ pub fn world_writable(roots: &[&Path]) -> Vec<(PathBuf, u32)> {
     }
     found.sort();
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::world_writable;
+
+    #[test]
+    fn the_scan_finds_what_anyone_may_write_and_skips_pruned_folders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let set = |name: &str, mode: u32, is_dir: bool| {
+            let path = dir.path().join(name);
+            if is_dir {
+                std::fs::create_dir_all(&path).expect("dir");
+            } else {
+                std::fs::write(&path, b"x").expect("file");
+            }
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            path
+        };
+        let open_file = set("open", 0o666, false);
+        set("private", 0o600, false);
+        let open_dir = set("tmp", 0o1777, true);
+        set("rootfs", 0o755, true);
+        set("rootfs/open", 0o666, false);
+        let found = world_writable(&[dir.path()], &|p| p.ends_with("rootfs"));
+        assert_eq!(found, vec![(open_file, 0o666), (open_dir, 0o1777)]);
+    }
 }
