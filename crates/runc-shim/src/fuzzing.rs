@@ -67,7 +67,11 @@ pub fn task_request(method: &str, payload: &[u8]) {
                 let _ = crate::validate::path("checkpoint", &req.path);
             }
         }
-        "Kill" => drop(KillRequest::decode(payload)),
+        "Kill" => {
+            if let Ok(req) = KillRequest::decode(payload) {
+                let _ = crate::validate::signal(req.signal);
+            }
+        }
         "ResizePty" => drop(ResizePtyRequest::decode(payload)),
         "CloseIO" => drop(CloseIoRequest::decode(payload)),
         "Wait" => drop(WaitRequest::decode(payload)),

@@ -381,6 +381,7 @@ impl Service {
     }
 
     async fn kill(&self, req: KillRequest) -> Result<(), Error> {
+        let signal = crate::validate::signal(req.signal)?;
         let (runc, state) = self.with(&req.id, |c| {
             Ok((c.runc.clone(), c.process(&req.exec_id)?.state()))
         })?;
@@ -390,7 +391,6 @@ impl Service {
                 state: state.name(),
             });
         };
-        let signal = i32::try_from(req.signal).map_err(|e| Error::invalid("signal", e))?;
         if req.exec_id.is_empty() {
             Ok(runc.kill(&req.id, signal, req.all).await?)
         } else {

@@ -10,6 +10,7 @@
 //! | rootfs mount | empty or odd type, NUL or control characters in type, source, target or an option, a target with `..`, options over 1 MiB |
 //! | stdio | a scheme other than `file://`, `binary://`, `binary-v2://`; a relative path; NUL |
 //! | runc options (`Any`) | a `containerd.runc.v1.Options` that does not decode |
+//! | signal (`Kill`) | 0 or above 64 |
 
 use ctrd_api::TypeUrl;
 use ctrd_api::containerd::runc::v1::Options;
@@ -163,6 +164,20 @@ pub fn stdio(stdin: &str, stdout: &str, stderr: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The highest signal number Linux has (`SIGRTMAX`).
+pub const MAX_SIGNAL: u32 = 64;
+
+/// Checks a signal number of `Kill`: 1 to [`MAX_SIGNAL`]; returns it as runc takes it.
+pub fn signal(number: u32) -> Result<i32, Error> {
+    match i32::try_from(number) {
+        Ok(signal) if (1..=MAX_SIGNAL).contains(&number) => Ok(signal),
+        _ => Err(Error::invalid(
+            "signal",
+            format!("{number} is not a signal (1 to {MAX_SIGNAL})"),
+        )),
+    }
 }
 
 /// Checks the runtime options: runc's own must decode; other types (CRI's) are ignored.

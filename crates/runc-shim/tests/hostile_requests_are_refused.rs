@@ -10,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use ctrd_api::containerd::task::v2::{
-    ConnectRequest, CreateTaskRequest, ExecProcessRequest, task_ttrpc_async,
+    ConnectRequest, CreateTaskRequest, ExecProcessRequest, KillRequest, task_ttrpc_async,
 };
 use ctrd_api::containerd::types::Mount;
 use ctrd_api::prost_types::Any;
@@ -216,6 +216,17 @@ async fn hostile_requests_get_clear_errors_and_leave_nothing() {
     };
     let (code, message) = refusal(client.exec(context(), &exec).await);
     assert_eq!(code, Code::INVALID_ARGUMENT, "{message}");
+
+    for signal in [0, 65, 999, u32::MAX] {
+        let kill = KillRequest {
+            id: "c1".into(),
+            signal,
+            ..Default::default()
+        };
+        let (code, message) = refusal(client.kill(context(), &kill).await);
+        assert_eq!(code, Code::INVALID_ARGUMENT, "signal {signal}: {message}");
+        assert!(message.contains("is not a signal"), "{message}");
+    }
 
     // Nothing was made: the bundle holds what it held, nothing is mounted under it, runc has
     // no state for the namespace, and the shim runs alone.
