@@ -225,6 +225,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_sha256_hex_digests_pass() {
+        assert_eq!(digest_problem(&sha256(b"x")), None);
+        for bad in [
+            "",
+            "sha256:",
+            "sha512:00",
+            "sha256:../../../etc/passwd",
+            "sha256:ABCDEF0000000000000000000000000000000000000000000000000000000000",
+            &format!("sha256:{}?", "a".repeat(63)),
+            &format!("sha256:{}", "a".repeat(65)),
+        ] {
+            assert!(digest_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
     fn names_are_normalized_like_docker() {
         assert_eq!(
             normalize_name("busybox"),

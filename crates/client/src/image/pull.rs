@@ -347,4 +347,25 @@ mod tests {
         assert_eq!(r.reference, "latest");
         assert!(Reference::parse("busybox").is_err());
     }
+
+    #[test]
+    fn references_that_would_change_the_url_are_refused() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        Reference::parse(&format!("127.0.0.1:5000/library/busybox@{digest}")).expect("digest");
+        for bad in [
+            "127.0.0.1:5000/../../v2/x:latest",
+            "127.0.0.1:5000/a//b:latest",
+            "127.0.0.1:5000/Upper:latest",
+            "127.0.0.1:5000/a:tag?x=y",
+            "127.0.0.1:5000/a:tag#frag",
+            "127.0.0.1:5000/a@sha256:..%2F",
+            "evil.invalid/x@y/a:1",
+            "host with space/a:1",
+            "127.0.0.1:5000/a:-tag",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
+        let long_tag = format!("127.0.0.1:5000/a:{}", "t".repeat(129));
+        assert!(Reference::parse(&long_tag).is_err());
+    }
 }
