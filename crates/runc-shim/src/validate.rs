@@ -5,7 +5,7 @@
 //! | field | refused |
 //! |---|---|
 //! | container id | not a containerd identifier (empty, over 76 bytes, `/`, `..`, NUL, control, non-ASCII, leading/trailing/doubled `.` `_` `-`) |
-//! | exec id | empty, `.`/`..`, over 1024 bytes, anything but letters, digits, `_ + - .` (runc's rule) |
+//! | exec id | the same rule (containerd checks exec ids with it too) |
 //! | bundle, checkpoint paths | relative, `.` or `..` components, NUL, over 4096 bytes |
 //! | rootfs mount | empty or odd type, NUL or control characters in type, source, target or an option, a target with `..`, options over 1 MiB |
 //! | stdio | a scheme other than `file://`, `binary://`, `binary-v2://`; a relative path; NUL |
@@ -47,7 +47,7 @@ pub fn create(req: &CreateTaskRequest) -> Result<(), Error> {
 /// Checks an `Exec` request.
 pub fn exec(req: &ExecProcessRequest) -> Result<(), Error> {
     container_id(&req.id)?;
-    ctrd_runc::validate_id(&req.exec_id).map_err(|e| Error::invalid("exec id", e))?;
+    identifier("exec id", &req.exec_id)?;
     stdio(&req.stdin, &req.stdout, &req.stderr)?;
     if req.spec.is_none() {
         return Err(Error::invalid("exec", "it needs a process spec"));
@@ -57,10 +57,16 @@ pub fn exec(req: &ExecProcessRequest) -> Result<(), Error> {
 
 /// Checks a container id as containerd does.
 pub fn container_id(id: &str) -> Result<(), Error> {
-    ctrd_shim::identifier::problem(id).map_or(Ok(()), |reason| {
+    identifier("container id", id)
+}
+
+/// Checks `value` against containerd's identifier rule (containerd 1.6 to 2.4 check container
+/// and exec ids with it before any reaches a shim).
+fn identifier(what: &'static str, value: &str) -> Result<(), Error> {
+    ctrd_shim::identifier::problem(value).map_or(Ok(()), |reason| {
         Err(Error::invalid(
-            "container id",
-            format!("{} is refused: {reason}", quoted(id)),
+            what,
+            format!("{} is refused: {reason}", quoted(value)),
         ))
     })
 }
