@@ -74,13 +74,13 @@ fn identifier(what: &'static str, value: &str) -> Result<(), Error> {
 /// Checks an absolute path from a request.
 pub fn path(what: &'static str, value: &str) -> Result<(), Error> {
     let reason = if value.len() > MAX_PATH {
-        "it is longer than 4096 bytes"
+        "is longer than 4096 bytes"
     } else if value.contains('\0') {
-        "it holds a NUL byte"
+        "holds a NUL byte"
     } else if !value.starts_with('/') {
-        "it must be absolute"
+        "must be absolute"
     } else if value.split('/').any(|part| part == "." || part == "..") {
-        "it must not hold '.' or '..' components"
+        "must not hold '.' or '..' parts"
     } else {
         return Ok(());
     };

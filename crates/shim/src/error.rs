@@ -25,7 +25,7 @@ pub enum Error {
         message: String,
     },
     /// A namespace or id is not a containerd identifier.
-    #[error("{what} {value:?} is refused: {reason}")]
+    #[error("{what} \"{value}\" is refused: {reason}")]
     InvalidIdentifier {
         /// Which value (`"namespace"`, `"id"`).
         what: &'static str,
