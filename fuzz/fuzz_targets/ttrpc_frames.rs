@@ -25,10 +25,10 @@ fuzz_target!(|data: &[u8]| {
             if frame.check().is_err() || frame.header.type_ != MESSAGE_TYPE_REQUEST {
                 continue;
             }
-            if let Ok(request) = <Request as Codec>::decode(&frame.payload) {
-                if request.service.starts_with("containerd.task.v") {
-                    ctrd_runc_shim::fuzzing::task_request(&request.method, &request.payload);
-                }
+            if let Ok(request) = <Request as Codec>::decode(&frame.payload)
+                && request.service.starts_with("containerd.task.v")
+            {
+                ctrd_runc_shim::fuzzing::task_request(&request.method, &request.payload);
             }
         }
     });

@@ -117,6 +117,20 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
         &["fmt", "--manifest-path", "fuzz/Cargo.toml", "--check"],
         &[],
     )?;
+    step(
+        "fuzz target lints",
+        "cargo",
+        &[
+            "clippy",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+            "--bins",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
     crate::fuzz::run(&crate::fuzz::Options {
         seconds: FUZZ_SECONDS,
         target: None,
