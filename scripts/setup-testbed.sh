@@ -71,6 +71,13 @@ build_peer() { # WHAT VERSION DIR BINARY
   echo "$version" > "$dir/VERSION"
 }
 
+# cargo-fuzz, for the fuzz targets under fuzz/ (`cargo xtask fuzz`, and the short run in
+# `cargo xtask test`). They build on stable Rust (`-s none`), so no nightly is needed.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup-testbed: installing cargo-fuzz (cargo install cargo-fuzz --locked)"
+  cargo install cargo-fuzz --locked --quiet
+fi
+
 mkdir -p "$testbed"
 fetch_containerd sid "$testbed/containerd-2.1"
 build_peer containerd v2.4.2 "$testbed/containerd-2.4" containerd

@@ -1,6 +1,7 @@
 //! Developer entry points. Run `cargo xtask --help`.
 
 mod bench;
+mod fuzz;
 mod lock;
 mod pinned;
 mod regen;
@@ -50,6 +51,14 @@ enum Task {
     },
     /// Install the test bed, then run a real container under a private containerd.
     Demo,
+    /// Run the cargo-fuzz targets under fuzz/, seeded from fuzz/corpus.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target (see `cargo fuzz list` in fuzz/).
+        target: Option<String>,
+    },
     /// Measure our runc shim against Debian's Go shim and plain runc, side by side.
     Bench {
         /// Samples per latency figure.
@@ -140,6 +149,7 @@ fn main() -> ExitCode {
         }),
         Task::Test { with_1_7 } => suite::test(with_1_7),
         Task::Demo => suite::demo(),
+        Task::Fuzz { seconds, target } => fuzz::run(&fuzz::Options { seconds, target }).map(drop),
         Task::Bench {
             runs,
             daemon,

@@ -20,6 +20,9 @@ fn step(what: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Resul
     }
 }
 
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const FUZZ_SECONDS: u64 = 5;
+
 /// Installs the test bed, then runs every check and test.
 pub fn test(with_1_7: bool) -> Result<(), Error> {
     let setup: &[&str] = if with_1_7 {
@@ -107,6 +110,32 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
         only: Vec::new(),
     })?;
     step("tests", "cargo", &args, &env)?;
+    // Every fuzz target for a few seconds, from the checked-in seeds: a parser that now
+    // panics on a seed or a quick mutation of one fails here.
+    step(
+        "fuzz targets are formatted",
+        "cargo",
+        &["fmt", "--manifest-path", "fuzz/Cargo.toml", "--check"],
+        &[],
+    )?;
+    step(
+        "fuzz target lints",
+        "cargo",
+        &[
+            "clippy",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+            "--bins",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    crate::fuzz::run(&crate::fuzz::Options {
+        seconds: FUZZ_SECONDS,
+        target: None,
+    })?;
     println!("\nxtask test: everything passed");
     Ok(())
 }

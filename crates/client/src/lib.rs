@@ -79,6 +79,8 @@ mod container;
 mod content;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod introspection;
 mod lease;

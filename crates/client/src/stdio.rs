@@ -1,5 +1,6 @@
 //! Task stdio: FIFOs the client makes (and removes), log files, logging binaries, or nothing.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -62,7 +63,7 @@ impl Stdio {
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (k.to_owned(), v.to_owned())
+                    (query_unescape(k), query_unescape(v))
                 })
                 .collect();
             Ok(Stdio::Binary {
@@ -149,7 +150,11 @@ pub(crate) fn prepare(namespace: &str, id: &str, stdio: &Stdio) -> Result<Prepar
             prepared.stderr = uri;
         }
         Stdio::Binary { path, args } => {
-            let query: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            // Each key and value is escaped, so none can end its pair or add another.
+            let query: Vec<String> = args
+                .iter()
+                .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+                .collect();
             let mut uri = format!("binary://{}", path.display());
             if !query.is_empty() {
                 uri.push('?');
@@ -163,8 +168,26 @@ pub(crate) fn prepare(namespace: &str, id: &str, stdio: &Stdio) -> Result<Prepar
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_nanos();
+            if id.is_empty()
+                || id == "."
+                || id == ".."
+                || id.contains('/')
+                || id.chars().any(char::is_control)
+            {
+                return Err(Error::Stdio {
+                    id: id.escape_debug().to_string(),
+                    reason: "a process id for FIFOs must be a plain name (no '/', NUL or control \
+                             character, not '.' or '..')"
+                        .into(),
+                });
+            }
             let dir = Path::new(FIFO_ROOT).join(format!("{namespace}-{id}-{nanos}"));
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            // Owner-only folders: other users can neither list nor open the FIFOs.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| Error::io(&dir, e))?;
             let guard = FifoDir { path: dir.clone() };
             // Readers open without waiting for a writer; the shim connects its writers when
             // it creates the process, before anyone reads.
@@ -199,4 +222,77 @@ pub(crate) fn prepare(namespace: &str, id: &str, stdio: &Stdio) -> Result<Prepar
         }
     }
     Ok(prepared)
+}
+
+/// `text` with every byte outside URI's unreserved set (letters, digits, `-._~`) and `/` as
+/// `%XX`, for a `binary://` query.
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes the `%XX` escapes of a query key or value (others are kept as they are).
+fn query_unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Stdio, prepare, query_escape, query_unescape};
+
+    #[test]
+    fn query_values_cannot_add_pairs_and_round_trip() {
+        let value = "a&b=c?d%e /x";
+        let escaped = query_escape(value);
+        assert!(!escaped.contains(['&', '=', '?', ' ']), "{escaped}");
+        assert_eq!(query_unescape(&escaped), value);
+        let parsed = Stdio::from_log_uri("binary:///bin/d?path=%2Fvar%2Flog%2Fa.log&tag=x%26y")
+            .expect("uri");
+        let Stdio::Binary { args, .. } = parsed else {
+            panic!("binary");
+        };
+        assert_eq!(
+            args,
+            vec![
+                ("path".to_owned(), "/var/log/a.log".to_owned()),
+                ("tag".to_owned(), "x&y".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn fifo_ids_that_would_leave_the_fifo_folder_are_refused() {
+        for id in ["../../etc/x", "a/b", "..", "", "a\0b", "a\nb"] {
+            let result = prepare("default", id, &Stdio::fifos(false));
+            assert!(result.is_err(), "{id:?}");
+        }
+    }
 }

@@ -25,7 +25,7 @@ use crate::stdio::{self, Stdio};
 /// Makes the container `req` asks for: created by runc (its init's pid known), or, for a
 /// checkpoint, defined and waiting for `Start` to restore it.
 pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Container, Error> {
-    ctrd_runc::validate_id(&req.id).map_err(|e| Error::invalid("container id", e))?;
+    crate::validate::create(&req)?;
     let bundle = PathBuf::from(&req.bundle);
     // Two small files in the bundle, read and written in place: a hop to the blocking pool
     // would cost more than they do.
@@ -251,10 +251,13 @@ pub fn runc_pid(id: &str, pid: u32) -> Result<Pid, Error> {
 
 /// Whether the bundle's spec gives the container a pid namespace of its own.
 fn has_pid_namespace(bundle: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(bundle.join("config.json")) else {
-        return true;
-    };
-    let spec: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    std::fs::read(bundle.join("config.json")).map_or(true, |config| spec_has_pid_namespace(&config))
+}
+
+/// Whether the runtime spec in `config` (the bytes of `config.json`) gives the container a pid
+/// namespace of its own.
+pub(crate) fn spec_has_pid_namespace(config: &[u8]) -> bool {
+    let spec: serde_json::Value = serde_json::from_slice(config).unwrap_or_default();
     spec["linux"]["namespaces"].as_array().is_some_and(|ns| {
         ns.iter()
             .any(|n| n["type"] == "pid" && n["path"].as_str().unwrap_or("").is_empty())

@@ -11,6 +11,8 @@ mod create;
 mod error;
 mod exec;
 mod exits;
+#[doc(hidden)]
+pub mod fuzzing;
 mod loop_device;
 mod metrics;
 mod mount;
@@ -22,6 +24,7 @@ mod rootfs;
 mod service;
 mod shim_cgroup;
 mod stdio;
+pub mod validate;
 
 pub use service::{STATS_FROM_RUNC, Service};
 

@@ -358,7 +358,7 @@ impl Service {
     }
 
     fn add_exec(&self, req: ExecProcessRequest) -> Result<(), Error> {
-        ctrd_runc::validate_id(&req.exec_id).map_err(|e| Error::invalid("exec id", e))?;
+        crate::validate::exec(&req)?;
         let spec = req
             .spec
             .map(|s| s.value)
@@ -395,6 +395,7 @@ impl Service {
     }
 
     async fn kill(&self, req: KillRequest) -> Result<(), Error> {
+        let signal = crate::validate::signal(req.signal)?;
         let (runc, state) = self.with(&req.id, |c| {
             Ok((c.runc.clone(), c.process(&req.exec_id)?.state()))
         })?;
@@ -409,7 +410,6 @@ impl Service {
                 state: state.name(),
             });
         };
-        let signal = i32::try_from(req.signal).map_err(|e| Error::invalid("signal", e))?;
         if req.exec_id.is_empty() {
             match runc.kill(&req.id, signal, req.all).await {
                 // Exited before runc could signal it, its exit not yet handled here: gone, as

@@ -240,13 +240,9 @@ async fn log_driver(
     use command_fds::{CommandFdExt, FdMapping};
     use tokio::io::AsyncReadExt;
 
-    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let path = percent_decode(path);
+    let (path, args) = driver_command(uri);
     let mut command = std::process::Command::new(&path);
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        command.arg(percent_decode(k)).arg(percent_decode(v));
-    }
+    command.args(args);
     let (out_r, out_w) = std::io::pipe().map_err(|e| err("making the stdout pipe", e))?;
     let (err_r, err_w) = std::io::pipe().map_err(|e| err("making the stderr pipe", e))?;
     let (ready_r, ready_w) = std::io::pipe().map_err(|e| err("making the ready pipe", e))?;
@@ -369,6 +365,19 @@ async fn driver_stderr(path: String, fd: OwnedFd) -> String {
         }
     }
     quoted
+}
+
+/// The program and arguments of a `binary://` URI (after the scheme): the decoded path, then
+/// each query pair as `key value`, as containerd passes them.
+pub(crate) fn driver_command(uri: &str) -> (String, Vec<String>) {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut args = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        args.push(percent_decode(k));
+        args.push(percent_decode(v));
+    }
+    (percent_decode(path), args)
 }
 
 /// Decodes `%XX` escapes of a URI component.

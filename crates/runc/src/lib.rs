@@ -37,6 +37,8 @@ mod config;
 mod console;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod id;
 mod io;
 mod kill_handle;

@@ -320,7 +320,7 @@ fn last_error(log: &LogCursor) -> Option<String> {
     })
 }
 
-fn json_error(line: &str) -> Option<String> {
+pub(crate) fn json_error(line: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     (value.get("level")?.as_str()? == "error")
         .then(|| value.get("msg")?.as_str().map(|m| m.trim().to_owned()))
@@ -328,7 +328,7 @@ fn json_error(line: &str) -> Option<String> {
 }
 
 /// The `msg` of a logrus text line at level error.
-fn text_error(line: &str) -> Option<String> {
+pub(crate) fn text_error(line: &str) -> Option<String> {
     if !line.contains("level=error") {
         return None;
     }

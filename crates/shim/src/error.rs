@@ -24,6 +24,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A namespace or id is not a containerd identifier.
+    #[error("{what} \"{value}\" is refused: {reason}")]
+    InvalidIdentifier {
+        /// Which value (`"namespace"`, `"id"`).
+        what: &'static str,
+        /// The value, escaped and cut at 100 characters.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// ttrpc failed.
     #[error("ttrpc: {0}")]
     Ttrpc(ctrd_api::ttrpc::Error),

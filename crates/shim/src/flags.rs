@@ -101,6 +101,8 @@ impl Flags {
             if flags.id.is_empty() {
                 return Err(Error::Usage("-id is required".into()));
             }
+            crate::identifier::validate("namespace", &flags.namespace)?;
+            crate::identifier::validate("id", &flags.id)?;
         }
         Ok(flags)
     }

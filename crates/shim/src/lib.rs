@@ -60,6 +60,9 @@ mod context;
 mod delete;
 mod error;
 mod flags;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod identifier;
 mod logging;
 mod pid;
 mod publisher;

@@ -83,13 +83,19 @@ pub(crate) fn run<S: Shim>(flags: &Flags) -> Result<(), Error> {
 
 /// The spec's annotations (none if the bundle has no readable spec).
 fn annotations(bundle: &Path) -> Result<HashMap<String, String>, Error> {
-    let Ok(text) = std::fs::read_to_string(bundle.join("config.json")) else {
+    let Ok(text) = std::fs::read(bundle.join("config.json")) else {
         return Ok(HashMap::new());
     };
-    let spec: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Bundle {
+    spec_annotations(&text).map_err(|message| Error::Bundle {
         bundle: bundle.to_owned(),
-        message: format!("config.json is not JSON: {e}"),
-    })?;
+        message,
+    })
+}
+
+/// The string annotations of the runtime spec in `config` (the bytes of `config.json`).
+pub(crate) fn spec_annotations(config: &[u8]) -> Result<HashMap<String, String>, String> {
+    let spec: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("config.json is not JSON: {e}"))?;
     Ok(spec
         .get("annotations")
         .and_then(|a| a.as_object())

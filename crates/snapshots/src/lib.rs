@@ -48,6 +48,8 @@
 
 mod error;
 mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mount;
 mod serve;
 mod server;

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::{Error, Result, SnapshotsService, Snapshotter};
 
-/// A listening unix socket that only its owner can connect to; its file is removed when
-/// serving ends.
+/// A listening unix socket that only its owner can connect to (its mode is 0600, and the
+/// server hangs up on any other uid); its file is removed when serving ends.
 #[derive(Debug)]
 pub struct Listener {
     inner: UnixListener,
@@ -86,9 +87,26 @@ pub async fn serve_until<S: Snapshotter>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let Listener { inner, path } = listener;
+    // Past the socket's mode, the server itself accepts only its own uid (a hard link or a
+    // descriptor passed to another user would otherwise reach it).
+    let owner = nix::unistd::getuid().as_raw();
+    let incoming = UnixListenerStream::new(inner).filter(move |stream| match stream {
+        Ok(stream) => match stream.peer_cred() {
+            Ok(cred) if cred.uid() == owner => true,
+            Ok(cred) => {
+                tracing::warn!(uid = cred.uid(), "refused a connection from another user");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "refused a connection without credentials");
+                false
+            }
+        },
+        Err(_) => true,
+    });
     let result = tonic::transport::Server::builder()
         .add_service(SnapshotsService::new(snapshotter).into_server())
-        .serve_with_incoming_shutdown(UnixListenerStream::new(inner), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     let _ = std::fs::remove_file(&path);
     result.map_err(|source| Error::Serve {

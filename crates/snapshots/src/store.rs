@@ -421,18 +421,31 @@ impl MetaStore {
     }
 }
 
-fn check_key(key: &str) -> Result<()> {
-    if key.is_empty() {
-        return Err(Error::InvalidKey {
-            key: key.into(),
-            reason: "it is empty",
-        });
+/// The longest snapshot key accepted, in bytes (containerd's own keys, `NS/ID/sha256:...`,
+/// are about a hundred).
+pub const MAX_KEY: usize = 4096;
+
+/// Checks a snapshot key or name: not empty, at most [`MAX_KEY`] bytes, no NUL or control
+/// character.
+pub(crate) fn check_key(key: &str) -> Result<()> {
+    let reason = if key.is_empty() {
+        "it is empty"
+    } else if key.len() > MAX_KEY {
+        "it is longer than 4096 bytes"
+    } else if key.chars().any(char::is_control) {
+        "it holds a NUL or control character"
+    } else {
+        return Ok(());
+    };
+    let mut shown: String = key.escape_debug().take(100).collect();
+    if shown.len() < key.len() {
+        shown.push_str("...");
     }
-    Ok(())
+    Err(Error::InvalidKey { key: shown, reason })
 }
 
 /// containerd's limit: a label's key and value together at most [`MAX_LABEL_SIZE`] bytes.
-fn check_labels(labels: &Labels) -> Result<()> {
+pub(crate) fn check_labels(labels: &Labels) -> Result<()> {
     for (key, value) in labels {
         let len = key.len() + value.len();
         if len > MAX_LABEL_SIZE {

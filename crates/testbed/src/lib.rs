@@ -33,6 +33,7 @@
 //! # Ok::<(), ctrd_testbed::Error>(())
 //! ```
 
+pub mod access;
 mod bundle;
 mod cargo;
 pub mod cgroup;
@@ -48,6 +49,7 @@ mod image;
 mod registry;
 mod rootfs;
 mod rsyslog;
+mod served_shim;
 mod shim;
 mod snapshotter;
 mod status_server;
@@ -65,6 +67,7 @@ pub use image::{ImageArchive, ImageConfig, ImageFile};
 pub use registry::{Registry, RegistryAuth, RegistryOptions};
 pub use rootfs::Rootfs;
 pub use rsyslog::Rsyslog;
+pub use served_shim::ServedShim;
 pub use shim::OurShim;
 pub use snapshotter::SnapshotterProcess;
 pub use status_server::StatusServer;

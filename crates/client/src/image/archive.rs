@@ -266,6 +266,12 @@ impl Client {
     }
 }
 
+/// Scans the archive at `path` and plans its import; returns how many blobs it would write.
+pub(crate) fn plan_file(path: &Path, default_name: Option<&str>) -> Result<usize, Error> {
+    let entries = Entries::scan(path)?;
+    Ok(plan(&entries, default_name)?.0.len())
+}
+
 /// Works out every blob to write (leaves before the manifests and indexes that label them)
 /// and every image the archive names.
 fn plan(entries: &Entries, default_name: Option<&str>) -> Result<(Vec<Blob>, Vec<Named>), Error> {
@@ -339,6 +345,17 @@ fn walk(
 ) -> Result<(), Error> {
     if depth > 4 {
         return Err(entries.bad("indexes nested too deep"));
+    }
+    if let Some(reason) = oci::digest_problem(&descriptor.digest) {
+        return Err(entries.bad(format!(
+            "digest {:?} is refused: {reason}",
+            descriptor.digest.escape_debug().to_string()
+        )));
+    }
+    // A blob named twice (by several manifests, or many times by one index) is planned once:
+    // walking it again would repeat its reads and could multiply without bound.
+    if blobs.iter().any(|b| b.digest == descriptor.digest) {
+        return Ok(());
     }
     let name = Entries::blob_name(&descriptor.digest);
     let (offset, size) = entries.find(&name)?;

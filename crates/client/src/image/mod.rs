@@ -1,9 +1,9 @@
 //! Images: import from archives, unpack into snapshotters, list, tag, remove.
 
-mod archive;
+pub(crate) mod archive;
 pub(crate) mod oci;
 mod pull;
-mod registry;
+pub(crate) mod registry;
 mod unpack;
 
 use std::collections::HashMap;

@@ -174,6 +174,31 @@ pub fn is_manifest(media_type: &str) -> bool {
     media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
 }
 
+/// Why `digest` is not a digest this client can fetch or verify (`sha256:` and 64 lowercase
+/// hex digits), or `None` if it is one. A digest from a registry or an archive becomes part of
+/// a URL or a path, so nothing else may pass.
+pub fn digest_problem(digest: &str) -> Option<&'static str> {
+    let Some(hex) = digest.strip_prefix("sha256:") else {
+        return Some("only sha256 digests are supported");
+    };
+    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Some("a sha256 digest is 64 lowercase hex digits");
+    }
+    None
+}
+
+/// The entry of `index` for `platform`: the first whose platform matches, or has none.
+pub fn choose_manifest<'a>(
+    index: &'a Index,
+    platform: &Platform,
+) -> Option<(usize, &'a Descriptor)> {
+    index.manifests.iter().enumerate().find(|(_, m)| {
+        m.platform
+            .as_ref()
+            .is_none_or(|p| p.os == platform.os && p.architecture == platform.architecture)
+    })
+}
+
 /// The `sha256:` digest of `data`.
 pub fn sha256(data: &[u8]) -> String {
     hex_digest(Sha256::digest(data).as_slice())
@@ -233,6 +258,22 @@ pub fn normalize_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_sha256_hex_digests_pass() {
+        assert_eq!(digest_problem(&sha256(b"x")), None);
+        for bad in [
+            "",
+            "sha256:",
+            "sha512:00",
+            "sha256:../../../etc/passwd",
+            "sha256:ABCDEF0000000000000000000000000000000000000000000000000000000000",
+            &format!("sha256:{}?", "a".repeat(63)),
+            &format!("sha256:{}", "a".repeat(65)),
+        ] {
+            assert!(digest_problem(bad).is_some(), "{bad}");
+        }
+    }
 
     #[test]
     fn names_are_normalized_like_docker() {

@@ -131,6 +131,7 @@ impl Client {
                 .ok_or_else(|| {
                     Error::image(text, format!("no manifest for {wanted} in its index"))
                 })?;
+            check_digest(text, &chosen.digest)?;
             let (data, _) = remote
                 .get_bytes("manifests", &chosen.digest, ACCEPT)
                 .await?;
@@ -155,6 +156,9 @@ impl Client {
 
         let mut blobs = vec![manifest.config.clone()];
         blobs.extend(manifest.layers.iter().cloned());
+        for blob in &blobs {
+            check_digest(text, &blob.digest)?;
+        }
         options.report(Progress::Total {
             bytes: blobs.iter().map(|b| b.size).sum(),
         });
@@ -247,5 +251,19 @@ impl Client {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// Refuses a digest that could not be fetched safely (it becomes part of a URL).
+fn check_digest(reference: &str, digest: &str) -> Result<(), Error> {
+    match oci::digest_problem(digest) {
+        None => Ok(()),
+        Some(reason) => Err(Error::image(
+            reference,
+            format!(
+                "digest {:?} is refused: {reason}",
+                digest.escape_debug().to_string()
+            ),
+        )),
     }
 }

@@ -76,6 +76,9 @@ impl tower::Service<hyper::Uri> for TimedConnector {
     }
 }
 
+/// The largest manifest or index a pull reads (it is held in memory).
+const MAX_DOCUMENT: usize = 16 << 20;
+
 /// `host/repository:tag` (or `@digest`), split.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reference {
@@ -102,6 +105,36 @@ impl Reference {
         };
         if repository.is_empty() || host.is_empty() {
             return Err(bad("give host/repository:tag"));
+        }
+        // Every part becomes part of a URL: nothing that could change its meaning passes.
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        {
+            return Err(bad("the host holds a character a registry host cannot"));
+        }
+        if repository
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+            || !repository.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'.' | b'_' | b'-' | b'/')
+            })
+        {
+            return Err(bad(
+                "a repository is lowercase letters, digits, '.', '_', '-' and '/' between parts",
+            ));
+        }
+        let tag_ok = reference.len() <= 128
+            && !reference.starts_with(['.', '-'])
+            && reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !tag_ok && super::oci::digest_problem(reference).is_some() {
+            return Err(bad(
+                "a tag is up to 128 letters, digits, '_', '.' and '-' (or give @sha256:<64 hex>)",
+            ));
         }
         Ok(Reference {
             host: host.to_owned(),
@@ -322,11 +355,15 @@ impl Remote {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let body = response
-            .into_body()
+        // Held in memory: refused past MAX_DOCUMENT bytes.
+        let body = http_body_util::Limited::new(response.into_body(), MAX_DOCUMENT)
             .collect()
             .await
-            .map_err(|e| self.error(format!("GET {kind}/{what}: {}", causes(&e))))?;
+            .map_err(|e| {
+                self.error(format!(
+                    "GET {kind}/{what}: {e} (at most {MAX_DOCUMENT} bytes are accepted)"
+                ))
+            })?;
         Ok((body.to_bytes().to_vec(), media_type))
     }
 
@@ -461,6 +498,27 @@ mod tests {
         let err = err.to_string();
         assert!(err.contains("GET http://127.0.0.1:"), "{err}");
         assert!(err.contains("404 Not Found: manifest unknown"), "{err}");
+    }
+
+    #[test]
+    fn references_that_would_change_the_url_are_refused() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        Reference::parse(&format!("127.0.0.1:5000/library/busybox@{digest}")).expect("digest");
+        for bad in [
+            "127.0.0.1:5000/../../v2/x:latest",
+            "127.0.0.1:5000/a//b:latest",
+            "127.0.0.1:5000/Upper:latest",
+            "127.0.0.1:5000/a:tag?x=y",
+            "127.0.0.1:5000/a:tag#frag",
+            "127.0.0.1:5000/a@sha256:..%2F",
+            "evil.invalid/x@y/a:1",
+            "host with space/a:1",
+            "127.0.0.1:5000/a:-tag",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
+        let long_tag = format!("127.0.0.1:5000/a:{}", "t".repeat(129));
+        assert!(Reference::parse(&long_tag).is_err());
     }
 
     #[test]
