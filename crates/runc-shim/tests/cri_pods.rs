@@ -46,6 +46,10 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("stdio_belongs_to_io_uid", stdio_belongs_to_io_uid),
     ("mounts_with_propagation", mounts_with_propagation),
+    (
+        "exec_sync_of_a_missing_binary",
+        exec_sync_of_a_missing_binary,
+    ),
 ];
 
 struct Fixture {
@@ -668,6 +672,34 @@ fn mounts_with_propagation(bed: &mut CriDaemon) {
         out.exit_code, 0,
         "a read-only mount refuses writes: {out:?}"
     );
+    remove(bed, &pod);
+}
+
+/// ExecSync of a binary the container lacks answers at once with runc's error (containerd
+/// 1.6 used to wait for an exit that never came under our shim), and the container lives on.
+fn exec_sync_of_a_missing_binary(bed: &mut CriDaemon) {
+    let pod = pod(bed, "nobin");
+    let id = run(bed, &pod, container("c", "sleep 600"));
+    let request = cri::ExecSyncRequest {
+        container_id: id.clone(),
+        cmd: vec!["/no/such/binary".into()],
+        timeout: 20,
+    };
+    let started = Instant::now();
+    let answer = bed
+        .cri()
+        .runtime(|mut c| async move { c.exec_sync(request).await });
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "ExecSync took {took:?}");
+    match answer {
+        Err(status) => assert!(
+            status.message().contains("no such file") || status.message().contains("not found"),
+            "{status:?}"
+        ),
+        Ok(out) => assert_ne!(out.exit_code, 0, "{out:?}"),
+    }
+    let out = exec_sync(bed, &id, &["echo", "alive"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alive\n");
     remove(bed, &pod);
 }
 

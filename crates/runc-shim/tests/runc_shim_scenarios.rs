@@ -542,7 +542,9 @@ fn image_rootfs_is_unmounted(bed: &mut Bed) {
         "from-image",
         "/bin/sh",
         "-c",
-        "echo from-image; cat /proc/self/mountinfo | head -n 1",
+        // The pause: the Go shim copies output through pipes and can lose the tail of a
+        // process that exits at once (as in output_and_exit_code).
+        "echo from-image; cat /proc/self/mountinfo | head -n 1; sleep 0.2",
     ]);
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(
