@@ -92,7 +92,7 @@ pub enum PodNetwork {
     /// the host), and CNI's `portmap` plugin maps host ports (iptables NAT rules, localhost
     /// included), so the host reaches pods by address and by host port. The bridge plugin
     /// turns on `net.ipv4.ip_forward` and portmap adds its `CNI-HOSTPORT-*` chains; the daemon
-    /// restores both when it stops ([`HostNetworkGuard`]).
+    /// restores both when it stops (its `HostNetworkGuard`).
     Routed,
 }
 
