@@ -75,7 +75,7 @@ impl CriClient {
     /// Runs one call on the runtime service and waits for its answer.
     ///
     /// ```no_run
-    /// # fn f(cri: &ctrd_testbed::CriClient) -> Result<(), tonic::Status> {
+    /// # fn f(cri: &ctrd_testbed::CriClient) -> Result<(), ctrd_api::tonic::Status> {
     /// let version = cri.runtime(|mut c| async move { c.version(ctrd_api::runtime::v1::VersionRequest::default()).await })?;
     /// println!("{}", version.runtime_version);
     /// # Ok(()) }
