@@ -107,7 +107,7 @@ impl Fixture {
         if !pods.items.is_empty() {
             return Err(format!("pods left: {:?}", pods.items).into());
         }
-        let shims = shim_pids(bed);
+        let shims = bed.shim_pids();
         if !shims.is_empty() {
             return Err(format!("shims left: {shims:?}").into());
         }
@@ -159,10 +159,6 @@ fn main() -> ExitCode {
 }
 
 // ---- helpers ----
-
-fn shim_pids(bed: &CriDaemon) -> Vec<i32> {
-    bed.shim_pids()
-}
 
 fn pod(bed: &CriDaemon, name: &str) -> Pod {
     let config = bed.cri().pod_config(name, false);
@@ -241,11 +237,12 @@ fn container_pid(bed: &CriDaemon, id: &str) -> u32 {
 /// it. Under our shim as the drop-in, the handler's `Root` option put runc's state where the
 /// configuration says.
 fn one_shim_serves_the_pod(bed: &mut CriDaemon) {
-    let before = shim_pids(bed);
+    let before = bed.shim_pids();
     let pod = pod(bed, "grouped");
     let a = run(bed, &pod, container("a", "sleep 600"));
     let b = run(bed, &pod, container("b", "sleep 600"));
-    let during: Vec<i32> = shim_pids(bed)
+    let during: Vec<i32> = bed
+        .shim_pids()
         .into_iter()
         .filter(|p| !before.contains(p))
         .collect();
@@ -259,7 +256,7 @@ fn one_shim_serves_the_pod(bed: &mut CriDaemon) {
     }
     remove(bed, &pod);
     eventually("the pod's shim exits", 10, || {
-        shim_pids(bed).iter().all(|p| !during.contains(p))
+        bed.shim_pids().iter().all(|p| !during.contains(p))
     });
 }
 
@@ -531,14 +528,14 @@ fn pod_and_host_network(bed: &mut CriDaemon) {
 fn pods_survive_a_containerd_restart(bed: &mut CriDaemon) {
     let pod = pod(bed, "restart");
     let id = run(bed, &pod, container("c", "sleep 600"));
-    let shims = shim_pids(bed);
+    let shims = bed.shim_pids();
     bed.restart().unwrap_or_else(|e| panic!("{e}"));
     eventually("the container is running after the restart", 20, || {
         bed.cri()
             .container_status(&id)
             .is_ok_and(|s| s.state == cri::ContainerState::ContainerRunning as i32)
     });
-    assert_eq!(shim_pids(bed), shims, "the same shims serve the pod");
+    assert_eq!(bed.shim_pids(), shims, "the same shims serve the pod");
     let out = exec_sync(bed, &id, &["echo", "still here"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "still here\n");
     remove(bed, &pod);

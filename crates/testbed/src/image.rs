@@ -134,26 +134,7 @@ impl ImageArchive {
             "config": image_config,
             "rootfs": { "type": "layers", "diff_ids": diff_ids },
         });
-        let config = blob(&blobs, config.to_string().as_bytes())?;
-        let layer_descriptors: Vec<serde_json::Value> = digests
-            .iter()
-            .map(|(digest, size)| {
-                serde_json::json!({
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": digest, "size": size,
-                })
-            })
-            .collect();
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config.0, "size": config.1,
-            },
-            "layers": layer_descriptors,
-        });
-        let manifest = blob(&blobs, manifest.to_string().as_bytes())?;
+        let manifest = manifest_blob(&blobs, &config, &digests)?;
         let tag = name.rsplit_once(':').map_or("latest", |(_, t)| t);
         let index = serde_json::json!({
             "schemaVersion": 2,
@@ -211,26 +192,7 @@ impl ImageArchive {
                 "config": { "Cmd": ["/bin/sh"], "Env": ["PATH=/bin"] },
                 "rootfs": { "type": "layers", "diff_ids": [&base.0, &marker.0] },
             });
-            let config = blob(&blobs, config.to_string().as_bytes())?;
-            let layers: Vec<serde_json::Value> = [&base, &marker]
-                .iter()
-                .map(|(digest, size)| {
-                    serde_json::json!({
-                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": digest, "size": size,
-                    })
-                })
-                .collect();
-            let manifest = serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": config.0, "size": config.1,
-                },
-                "layers": layers,
-            });
-            let manifest = blob(&blobs, manifest.to_string().as_bytes())?;
+            let manifest = manifest_blob(&blobs, &config, &[base.clone(), marker.clone()])?;
             entries.push(serde_json::json!({
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "digest": manifest.0, "size": manifest.1,
@@ -432,6 +394,35 @@ fn hex(data: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Stores `config` and an OCI manifest naming it and the uncompressed `layers` (digest and
+/// size each) as blobs; the manifest's digest and size.
+fn manifest_blob(
+    blobs: &Path,
+    config: &serde_json::Value,
+    layers: &[(String, usize)],
+) -> Result<(String, usize), Error> {
+    let config = blob(blobs, config.to_string().as_bytes())?;
+    let layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(digest, size)| {
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": digest, "size": size,
+            })
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config.0, "size": config.1,
+        },
+        "layers": layers,
+    });
+    blob(blobs, manifest.to_string().as_bytes())
 }
 
 /// Stores `data` as a content-addressed blob; its digest and size.
