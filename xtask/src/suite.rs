@@ -20,6 +20,53 @@ fn step(what: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Resul
     }
 }
 
+/// Removes what earlier `cargo package` runs unpacked from their temporary local registry.
+///
+/// `cargo package --workspace` verifies a crate that depends on another workspace crate
+/// through a registry under `target/package/tmp-registry`, and unpacks that dependency into
+/// `$CARGO_HOME/registry/src/<hash of the registry's path>/`. The version never changes
+/// (0.1.0), so cargo finds the directory from an earlier run on the same path and builds that
+/// stale copy: the check then fails on code that no longer exists. Local registries are the
+/// ones whose directory name starts with `-` (no host name); only our `ctrd-*` crates are
+/// removed from them.
+fn forget_earlier_packages() -> Result<(), Error> {
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => std::path::PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::PathBuf::from(home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(registry.path()) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !entry.file_name().to_string_lossy().starts_with("ctrd-") {
+                    continue;
+                }
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(|e| {
+                    Error::Message(format!("removing stale package {}: {e}", path.display()))
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Seconds each fuzz target runs in `cargo xtask test`.
 const FUZZ_SECONDS: u64 = 5;
 
@@ -82,6 +129,7 @@ pub fn test(with_1_7: bool) -> Result<(), Error> {
     // Every library crate is publishable: each packages and its package builds on its own.
     // xtask is left out: it is a developer tool (publish = false) that depends on the test bed,
     // which is test-only and unpublished, so cargo cannot package it.
+    forget_earlier_packages()?;
     step(
         "every library crate packages",
         "cargo",
