@@ -20,16 +20,28 @@ fn step(what: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Resul
     }
 }
 
-/// Removes what earlier `cargo package` runs unpacked from their temporary local registry.
+/// Removes what earlier `cargo package` runs left of our crates: sources unpacked from the
+/// temporary local registry and what was built from them.
 ///
 /// `cargo package --workspace` verifies a crate that depends on another workspace crate
 /// through a registry under `target/package/tmp-registry`, and unpacks that dependency into
 /// `$CARGO_HOME/registry/src/<hash of the registry's path>/`. The version never changes
-/// (0.1.0), so cargo finds the directory from an earlier run on the same path and builds that
-/// stale copy: the check then fails on code that no longer exists. Local registries are the
-/// ones whose directory name starts with `-` (no host name); only our `ctrd-*` crates are
-/// removed from them.
+/// (0.1.0) and cargo takes registry crates as immutable, so it finds the directory, and the
+/// build of it, from an earlier run on the same path and uses those stale copies: the check
+/// then fails on code that no longer exists. Local registries are the ones whose directory
+/// name starts with `-` (no host name); only our `ctrd-*` crates are removed from them and
+/// from `target/debug`, where the verification builds (our crates are built again; their
+/// dependencies stay built; on a fresh clone there is nothing to remove).
 fn forget_earlier_packages() -> Result<(), Error> {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let built = repo_root().join(target).join("debug");
+    for (dir, prefixes) in [
+        (built.join(".fingerprint"), &["ctrd-"][..]),
+        (built.join("build"), &["ctrd-"][..]),
+        (built.join("deps"), &["ctrd_", "libctrd_", "ctrd-"][..]),
+    ] {
+        remove_entries(&dir, prefixes)?;
+    }
     let home = match std::env::var_os("CARGO_HOME") {
         Some(home) => std::path::PathBuf::from(home),
         None => match std::env::var_os("HOME") {
@@ -45,24 +57,33 @@ fn forget_earlier_packages() -> Result<(), Error> {
             if !registry.file_name().to_string_lossy().starts_with('-') {
                 continue;
             }
-            let Ok(entries) = std::fs::read_dir(registry.path()) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                if !entry.file_name().to_string_lossy().starts_with("ctrd-") {
-                    continue;
-                }
-                let path = entry.path();
-                let removed = if path.is_dir() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                removed.map_err(|e| {
-                    Error::Message(format!("removing stale package {}: {e}", path.display()))
-                })?;
-            }
+            remove_entries(&registry.path(), &["ctrd-"])?;
         }
+    }
+    Ok(())
+}
+
+/// Removes the entries of `dir` whose names start with one of `prefixes` (nothing if `dir`
+/// does not exist).
+fn remove_entries(dir: &std::path::Path, prefixes: &[&str]) -> Result<(), Error> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !prefixes.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| {
+            Error::Message(format!("removing stale package {}: {e}", path.display()))
+        })?;
     }
     Ok(())
 }
