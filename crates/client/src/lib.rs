@@ -89,6 +89,7 @@ mod snapshot;
 mod spec;
 mod stdio;
 mod task;
+mod transfer;
 
 pub use connect::ConnectOptions;
 pub use container::{Container, DEFAULT_RUNTIME, DEFAULT_SNAPSHOTTER, MountSpec, NewContainer};
@@ -103,6 +104,7 @@ pub use namespace::{CallMetadata, Namespace};
 pub use snapshot::{SnapshotInfo, Usage};
 pub use stdio::{FIFO_ROOT, Io, Stdio};
 pub use task::{ExitStatus, Process, Task};
+pub use transfer::Route;
 
 use std::fmt::Display;
 use std::future::Future;

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use ctrd_client::{Credentials, Error, ImportOptions, PullOptions};
+use ctrd_client::{Credentials, Error, ImportOptions, PullOptions, Route};
 use ctrd_testbed::{Daemon, ImageArchive, Registry, RegistryAuth, RegistryOptions, StatusServer};
 
 /// Pulls `reference` with `options` and expects one error line holding every one of `words`;
@@ -107,7 +107,7 @@ async fn scenario(daemon: Daemon, r: &Registries) {
     refused(
         &bed,
         &failing,
-        unpack().plain_http(),
+        PullOptions::from(ImportOptions::default().route(Route::Local)).plain_http(),
         &["500", "storage is on fire"],
     )
     .await;
