@@ -49,6 +49,20 @@
 //! # }
 //! ```
 //!
+//! On containerd 2.x a pull goes through the daemon's transfer service (containerd fetches
+//! and unpacks; progress and credentials travel over its streaming service), except with a
+//! CA file; [`Route`] chooses explicitly:
+//!
+//! ```no_run
+//! use ctrd_client::{Client, ImportOptions, Route};
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let here = ImportOptions::default().route(Route::Local).unpack("overlayfs");
+//! client.pull("127.0.0.1:5000/team/app:v1", here).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Exec into a running container, on a terminal:
 //!
 //! ```no_run

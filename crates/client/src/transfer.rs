@@ -102,7 +102,8 @@ impl Client {
         reference: &str,
         pull: &PullOptions,
     ) -> Result<bool, Error> {
-        let parsed = Reference::parse(reference)?;
+        // A malformed reference gets the same error as on the local path.
+        Reference::parse(reference)?;
         let progress = match self.open_stream("progress").await {
             Ok(stream) => stream,
             Err(e) if e.code() == Some(tonic::Code::Unimplemented) => return Ok(false),
@@ -118,11 +119,9 @@ impl Client {
             }
             None => None,
         };
-        let scheme = if pull.plain_http || parsed.is_local() {
-            "http"
-        } else {
-            "https"
-        };
+        // Without --plain-http the daemon's own rules pick the scheme (its certs.d; for
+        // localhost with a port, HTTPS without verification, then plain HTTP).
+        let scheme = if pull.plain_http { "http" } else { "" };
         let platform = api_platform(&pull.platform.clone().unwrap_or_else(Platform::host));
         let source = types::OciRegistry {
             reference: reference.to_owned(),
