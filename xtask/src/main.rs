@@ -70,8 +70,8 @@ enum Task {
         /// Skip the 1 GiB throughput figure.
         #[arg(long)]
         quick: bool,
-        /// Only these groups of figures (comma-separated): shim, log-driver, snapshotter,
-        /// kubelet. All by default.
+        /// Only these groups of figures (comma-separated): shim, stats, log-driver,
+        /// snapshotter, kubelet, client. All by default.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

@@ -225,6 +225,12 @@ pub fn build_release_shim() -> Result<std::path::PathBuf, Error> {
     Ok(release_dir().join("containerd-shim-runc-v2"))
 }
 
+/// Builds binary `name` of `package` in release mode and returns its path.
+pub fn build_release_bin(package: &str, name: &str) -> Result<std::path::PathBuf, Error> {
+    build_release(name, &["-p", package, "--bin", name])?;
+    Ok(release_dir().join(name))
+}
+
 /// Builds example `name` of `package` in release mode and returns its path.
 pub fn build_release_example(package: &str, name: &str) -> Result<std::path::PathBuf, Error> {
     build_release(

@@ -93,6 +93,10 @@ pub enum Images {
         /// Speak plain HTTP to the registry.
         #[arg(long)]
         plain_http: bool,
+        /// Fetch in this process rather than through containerd's transfer service (which
+        /// 2.x daemons pull with by default, unless a CA file is given).
+        #[arg(long)]
+        local: bool,
         /// The platform to pull from a multi-platform index (`os/arch[/variant]`; default:
         /// this machine's).
         #[arg(long, value_name = "OS/ARCH")]

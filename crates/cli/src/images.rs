@@ -1,6 +1,6 @@
 //! `ctrd images ...`
 
-use ctrd_client::{Client, Credentials, ImportOptions, Platform, Progress, PullOptions};
+use ctrd_client::{Client, Credentials, ImportOptions, Platform, Progress, PullOptions, Route};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::Images;
@@ -16,11 +16,15 @@ pub async fn images(client: &Client, command: Images, json: bool) -> Result<i32,
             user,
             tlscacert,
             plain_http,
+            local,
             platform,
             reference,
         } => {
             let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
             let mut import = ImportOptions::default().progress(sender);
+            if local {
+                import = import.route(Route::Local);
+            }
             if !no_unpack {
                 import = import.unpack(&snapshotter);
             }

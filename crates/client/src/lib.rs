@@ -49,6 +49,20 @@
 //! # }
 //! ```
 //!
+//! On containerd 2.x a pull goes through the daemon's transfer service (containerd fetches
+//! and unpacks; progress and credentials travel over its streaming service), except with a
+//! CA file; [`Route`] chooses explicitly:
+//!
+//! ```no_run
+//! use ctrd_client::{Client, ImportOptions, Route};
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let here = ImportOptions::default().route(Route::Local).unpack("overlayfs");
+//! client.pull("127.0.0.1:5000/team/app:v1", here).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Exec into a running container, on a terminal:
 //!
 //! ```no_run
@@ -89,6 +103,7 @@ mod snapshot;
 mod spec;
 mod stdio;
 mod task;
+mod transfer;
 
 pub use connect::ConnectOptions;
 pub use container::{Container, DEFAULT_RUNTIME, DEFAULT_SNAPSHOTTER, MountSpec, NewContainer};
@@ -103,6 +118,7 @@ pub use namespace::{CallMetadata, Namespace};
 pub use snapshot::{SnapshotInfo, Usage};
 pub use stdio::{FIFO_ROOT, Io, Stdio};
 pub use task::{ExitStatus, Process, Task};
+pub use transfer::Route;
 
 use std::fmt::Display;
 use std::future::Future;

@@ -7,7 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use ctrd_client::{Error, ImportOptions, NewContainer, Platform, PullOptions, Stdio};
+use ctrd_client::{Error, ImportOptions, NewContainer, Platform, PullOptions, Route, Stdio};
+
+/// Pulls by this client (the transfer service's own pulls are tested apart).
+fn local() -> ImportOptions {
+    ImportOptions::default().route(Route::Local)
+}
 use ctrd_testbed::{Daemon, ImageArchive, Registry};
 use tokio::io::AsyncReadExt;
 
@@ -31,7 +36,7 @@ async fn scenario(daemon: Daemon, reference: &str) {
     step("daemon up");
     // Default: this machine's platform, which runs.
     let image = client
-        .pull(reference, ImportOptions::default().unpack("overlayfs"))
+        .pull(reference, local().unpack("overlayfs"))
         .await
         .expect("pull");
     // skopeo compressed the layers on the way in, so the registry's digests are its own:
@@ -87,7 +92,7 @@ async fn scenario(daemon: Daemon, reference: &str) {
     client
         .pull(
             reference,
-            PullOptions::from(ImportOptions::default().unpack("overlayfs")).platform(platform),
+            PullOptions::from(local().unpack("overlayfs")).platform(platform),
         )
         .await
         .expect("pull another platform");
@@ -107,7 +112,7 @@ async fn scenario(daemon: Daemon, reference: &str) {
     // A platform the index lacks.
     let missing = Platform::parse("linux/s390x").expect("platform");
     let err = client
-        .pull(reference, PullOptions::default().platform(missing))
+        .pull(reference, PullOptions::from(local()).platform(missing))
         .await
         .expect_err("no such platform");
     assert!(matches!(err, Error::Image { .. }), "{err:?}");

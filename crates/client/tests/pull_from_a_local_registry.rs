@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use ctrd_client::{Error, ImportOptions, NewContainer, Progress, Stdio};
+use ctrd_client::{Error, ImportOptions, NewContainer, Progress, Route, Stdio};
 use ctrd_testbed::{Daemon, ImageArchive, Registry};
 
 async fn scenario(daemon: Daemon, reference: &str, host: &str) {
@@ -17,7 +17,7 @@ async fn scenario(daemon: Daemon, reference: &str, host: &str) {
 
     let missing = format!("{host}/ctrd/nope:latest");
     let err = client
-        .pull(&missing, ImportOptions::default())
+        .pull(&missing, ImportOptions::default().route(Route::Local))
         .await
         .expect_err("404");
     assert!(
@@ -31,6 +31,7 @@ async fn scenario(daemon: Daemon, reference: &str, host: &str) {
         .pull(
             reference,
             ImportOptions::default()
+                .route(Route::Local)
                 .unpack("overlayfs")
                 .progress(sender),
         )

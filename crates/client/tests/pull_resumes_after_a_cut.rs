@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use ctrd_client::{ImportOptions, NewContainer, Stdio};
+use ctrd_client::{ImportOptions, NewContainer, Route, Stdio};
 use ctrd_testbed::{CutProxy, Daemon, ImageArchive, Registry};
 
 /// Where the proxy cuts: past the manifest and config, inside the busybox layer.
@@ -21,7 +21,12 @@ async fn scenario(daemon: Daemon, registry: &Registry) {
     let reference = format!("{}/ctrd/busybox:v1", proxy.host());
 
     let image = client
-        .pull(&reference, ImportOptions::default().unpack("overlayfs"))
+        .pull(
+            &reference,
+            ImportOptions::default()
+                .route(Route::Local)
+                .unpack("overlayfs"),
+        )
         .await
         .unwrap_or_else(|e| panic!("pull through the cutting proxy: {e}"));
     assert_eq!(proxy.cuts(), 1, "the proxy never cut a connection");

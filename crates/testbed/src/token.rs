@@ -1,7 +1,9 @@
 //! A registry token endpoint on 127.0.0.1 (the server side of the registry's bearer-token
-//! flow): it answers `GET /token?service=...&scope=...` with a JWT signed by a key whose
-//! certificate the registry trusts, granting what was asked to holders of the right basic
-//! credentials and only `pull` to anonymous callers; wrong credentials get 401.
+//! flow): it answers `GET /token?service=...&scope=...` (credentials in basic auth) and
+//! OAuth2's password grant (`POST /token` with a form holding `username` and `password`) with
+//! a JWT signed by a key whose certificate the registry trusts, granting what was asked to
+//! holders of the right credentials and only `pull` to anonymous callers; wrong credentials
+//! get 401.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,19 +112,50 @@ impl Issuer {
         jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| e.to_string())
     }
 
-    fn answer(&self, request: tiny_http::Request) {
+    /// `Some(user)` for the right form credentials (OAuth2's password grant), `Some("")` for
+    /// none, `None` for wrong ones.
+    fn form_caller(&self, user: Option<&str>, password: Option<&str>) -> Option<String> {
+        match (user, password) {
+            (None, _) => Some(String::new()),
+            (Some(user), Some(password)) => {
+                (user == self.user && password == self.password).then(|| user.to_owned())
+            }
+            (Some(_), None) => None,
+        }
+    }
+
+    fn answer(&self, mut request: tiny_http::Request) {
         let url = request.url().to_owned();
-        let query = url.split_once('?').map_or("", |(_, q)| q);
+        // GET carries its parameters in the query; POST (OAuth2's password grant, which
+        // containerd's own resolver tries first when it has credentials) in a form body.
+        let is_post = *request.method() == tiny_http::Method::Post;
+        let mut form = String::new();
+        if is_post {
+            let _ = std::io::Read::read_to_string(request.as_reader(), &mut form);
+        }
+        let query = if is_post {
+            form.as_str()
+        } else {
+            url.split_once('?').map_or("", |(_, q)| q)
+        };
         let mut service = String::new();
         let mut scopes = Vec::new();
+        let (mut user, mut password) = (None, None);
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
                 "service" => service = value.into_owned(),
                 "scope" => scopes.extend(value.split(' ').map(str::to_owned)),
+                "username" => user = Some(value.into_owned()),
+                "password" => password = Some(value.into_owned()),
                 _ => {}
             }
         }
-        let response = match self.caller(&request) {
+        let caller = if is_post {
+            self.form_caller(user.as_deref(), password.as_deref())
+        } else {
+            self.caller(&request)
+        };
+        let response = match caller {
             None => {
                 self.refused.fetch_add(1, Ordering::SeqCst);
                 tiny_http::Response::from_string("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}")

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +23,7 @@ struct Copy {
 /// Runs the benchmark and prints its table; `quick` makes the inputs small (64 and 32 MiB,
 /// one round: the smoke run of `cargo xtask test`); otherwise 512 and 256 MiB, best of 3.
 pub fn run(quick: bool) -> Result<(), Error> {
-    let driver = build_driver()?;
+    let driver = crate::suite::build_release_bin("ctrd-logging", "ctrd-log-driver")?;
     let dir = tempfile::Builder::new()
         .prefix("ctrd-logbench-")
         .tempdir_in("/tmp")
@@ -81,32 +81,6 @@ pub fn run(quick: bool) -> Result<(), Error> {
         size as f64 / (1024.0 * 1024.0)
     );
     Ok(())
-}
-
-fn build_driver() -> Result<PathBuf, Error> {
-    let status = Command::new("cargo")
-        .current_dir(crate::repo_root())
-        .args([
-            "build",
-            "--quiet",
-            "--locked",
-            "--release",
-            "-p",
-            "ctrd-logging",
-            "--bin",
-            "ctrd-log-driver",
-        ])
-        .status()
-        .map_err(|e| Error::io(Path::new("cargo"), e))?;
-    if !status.success() {
-        return Err(Error::Message(format!(
-            "building ctrd-log-driver failed ({status})"
-        )));
-    }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    Ok(crate::repo_root()
-        .join(target)
-        .join("release/ctrd-log-driver"))
 }
 
 /// `total` bytes of numbered lines of `width` bytes (newline included).

@@ -15,6 +15,7 @@
 //! One module per figure ([`latency`], [`stats`], [`idle`], [`throughput`], [`concurrent`]), the shims
 //! under test in [`subject`], and the typed [`results`](results::Results).
 
+mod client;
 mod concurrent;
 mod idle;
 mod kubelet;
@@ -54,7 +55,14 @@ pub struct Options {
 ///
 /// `shim` holds every shim figure against the Go shim, Stats included; `stats` alone measures
 /// only the Stats figures (a quick check after a change to Stats).
-pub const GROUPS: &[&str] = &["shim", "stats", "log-driver", "snapshotter", "kubelet"];
+pub const GROUPS: &[&str] = &[
+    "shim",
+    "stats",
+    "log-driver",
+    "snapshotter",
+    "kubelet",
+    "client",
+];
 
 impl Options {
     fn wants(&self, group: &str) -> bool {
@@ -142,6 +150,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     }
     if opts.wants("snapshotter") {
         snapshotter::run(opts.runs, opts.daemon)?;
+    }
+    if opts.wants("client") {
+        client::run(opts.runs, opts.daemon, opts.smoke())?;
     }
     if opts.wants("kubelet") {
         let size = if opts.smoke() {

@@ -7,7 +7,6 @@
 //! (durable commits), measured in-process.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ctrd_api::containerd::services::leases::v1 as leases;
@@ -31,7 +30,8 @@ fn message(e: impl std::fmt::Display) -> Error {
 /// Runs the snapshotter figures on `daemon` with `runs` samples of each (cycles and stats
 /// take 20 calls per sample).
 pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
-    let binary = build_release_snapshotter()?;
+    let binary =
+        crate::suite::build_release_bin("ctrd-overlay-snapshotter", "ctrd-overlay-snapshotter")?;
     let snapshotter = SnapshotterProcess::start(&binary, &[]).map_err(message)?;
     let containerd = Containerd::start_with_proxies(
         daemon,
@@ -100,25 +100,6 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     drop(containerd);
     drop(snapshotter);
     Ok(())
-}
-
-fn build_release_snapshotter() -> Result<PathBuf, Error> {
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "--locked", "--release", "-p"])
-        .arg("ctrd-overlay-snapshotter")
-        .arg("--bins")
-        .current_dir(repo_root())
-        .status()
-        .map_err(message)?;
-    if !status.success() {
-        return Err(Error::Message(format!(
-            "building the overlay snapshotter failed ({status})"
-        )));
-    }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    Ok(repo_root()
-        .join(target)
-        .join("release/ctrd-overlay-snapshotter"))
 }
 
 /// Per snapshotter (ours first): cycles/s, stats/s, usage ms.

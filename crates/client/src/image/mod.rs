@@ -94,12 +94,21 @@ pub struct ImportOptions {
     pub unpack: Option<String>,
     /// Where to send progress.
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
+    /// Through containerd's transfer service or this client (pulls; imports always go
+    /// through this client).
+    pub route: crate::Route,
 }
 
 impl ImportOptions {
     /// Imports and unpacks into `snapshotter`.
     pub fn unpack(mut self, snapshotter: &str) -> ImportOptions {
         self.unpack = Some(snapshotter.to_owned());
+        self
+    }
+
+    /// Goes `route`: through containerd's transfer service or this client.
+    pub fn route(mut self, route: crate::Route) -> ImportOptions {
+        self.route = route;
         self
     }
 

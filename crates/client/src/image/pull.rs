@@ -91,6 +91,17 @@ impl Client {
         options: impl Into<PullOptions>,
     ) -> Result<Image, Error> {
         let options = options.into();
+        if Client::wants_transfer(reference, &options)? {
+            if self.transfer_pull(reference, &options).await? {
+                return self.get_image(reference).await;
+            }
+            if options.import.route == crate::Route::Transfer {
+                return Err(Error::Registry {
+                    reference: reference.to_owned(),
+                    reason: "this containerd has no transfer service (it came with 2.0)".into(),
+                });
+            }
+        }
         let lease = self.lease(LEASE_EXPIRY).await?;
         let result = lease.client().pull_in_lease(reference, &options).await;
         let result = match result {

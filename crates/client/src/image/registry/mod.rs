@@ -144,7 +144,7 @@ impl Reference {
     }
 
     /// Whether the host is this machine (HTTPS falling back to plain HTTP, as containerd does).
-    fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         let name = self
             .host
             .rsplit_once(':')
