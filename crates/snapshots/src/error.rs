@@ -114,6 +114,24 @@ pub enum Error {
         /// The transport's error.
         error: tonic::transport::Error,
     },
+    /// Connecting to a snapshotter's or containerd's socket failed.
+    #[cfg(feature = "conformance")]
+    #[error("connecting to {address}: {reason}")]
+    Connect {
+        /// The socket.
+        address: PathBuf,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A conformance case found the snapshotter behaving otherwise than containerd expects.
+    #[cfg(feature = "conformance")]
+    #[error("conformance case {case}: {check}")]
+    Conformance {
+        /// The case.
+        case: &'static str,
+        /// The check that failed, and what was seen.
+        check: String,
+    },
     /// The snapshotter does not support this call or option.
     #[error("{what} is not supported by this snapshotter")]
     Unsupported {
@@ -161,6 +179,10 @@ impl Error {
             | Error::Corrupt { .. }
             | Error::Io { .. }
             | Error::Serve { .. } => tonic::Code::Internal,
+            #[cfg(feature = "conformance")]
+            Error::Connect { .. } => tonic::Code::Unavailable,
+            #[cfg(feature = "conformance")]
+            Error::Conformance { .. } => tonic::Code::Internal,
         }
     }
 
