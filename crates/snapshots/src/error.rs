@@ -132,6 +132,9 @@ pub enum Error {
         /// The check that failed, and what was seen.
         check: String,
     },
+    /// Performing a snapshot's mounts failed (nothing of them stays mounted).
+    #[error(transparent)]
+    Mount(#[from] ctrd_mount::Error),
     /// The snapshotter does not support this call or option.
     #[error("{what} is not supported by this snapshotter")]
     Unsupported {
@@ -178,7 +181,8 @@ impl Error {
             Error::Store { .. }
             | Error::Corrupt { .. }
             | Error::Io { .. }
-            | Error::Serve { .. } => tonic::Code::Internal,
+            | Error::Serve { .. }
+            | Error::Mount(_) => tonic::Code::Internal,
             #[cfg(feature = "conformance")]
             Error::Connect { .. } => tonic::Code::Unavailable,
             #[cfg(feature = "conformance")]
