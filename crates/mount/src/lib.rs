@@ -7,6 +7,10 @@
 //! - Overlay options longer than the page mount(2) copies (a lowerdir chain of about 60 or
 //!   more layers) are made relative to the layers' shared folder and mounted from a thread
 //!   that works in it.
+//! - `uidmap=` / `gidmap=` (containerd's `CONTAINER:HOST:SIZE,...` maps) make idmapped
+//!   mounts: an overlay's lower layers, or a bind, are attached idmapped through a user
+//!   namespace holding the maps (`mount_setattr(2)`, Linux 5.12; overlayfs takes idmapped
+//!   lower layers from 5.19). [`idmap::supported`] tells whether the kernel can.
 //! - Options only containerd's mount manager understands (`X-containerd.*`) are refused
 //!   with the reason instead of reaching the kernel.
 //!
@@ -30,6 +34,7 @@
 //! ```
 
 mod error;
+pub mod idmap;
 mod long_overlay;
 mod loop_device;
 mod mounts;

@@ -1,9 +1,11 @@
 //! [`Mount`] and performing a list of them: [`mount_all`], [`unmount_all`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
+use crate::idmap::{IdMap, UserNamespace, attach, idmapped_tree};
 use crate::long_overlay::{PAGE, mount_long_overlay};
 use crate::loop_device::LoopDevice;
 use crate::options::{Parsed, parse};
@@ -57,7 +59,11 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), String> {
         flags,
         data,
         loop_device,
+        idmap,
     } = parse(&m.options)?;
+    if let Some(map) = idmap {
+        return mount_idmapped(m, target, flags, data, &map);
+    }
     let fstype = (!m.kind.is_empty() && m.kind != "bind").then_some(m.kind.as_str());
     let joined = data.join(",");
     let bind_ro = flags.contains(MsFlags::MS_BIND) && flags.contains(MsFlags::MS_RDONLY);
@@ -99,4 +105,90 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Folders idmapped lower layers are attached to while an overlay is mounted on them.
+static IDMAPPED: AtomicU64 = AtomicU64::new(0);
+
+/// A mount with `uidmap=` and `gidmap=`: an overlay on idmapped copies of its lower layers
+/// (its upper layer stays as it is, as containerd does), or an idmapped bind.
+fn mount_idmapped(
+    m: &Mount,
+    target: &Path,
+    flags: MsFlags,
+    data: Vec<String>,
+    map: &IdMap,
+) -> Result<(), String> {
+    let userns = UserNamespace::new(map)?;
+    match m.kind.as_str() {
+        "overlay" => {
+            let n = IDMAPPED.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("ctrd-idmap-{}-{n}", std::process::id()));
+            std::fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            let result = mount_overlay_on_idmapped_lowers(m, target, flags, data, &userns, &dir);
+            // The overlay holds its lower layers by itself: their mount points can go.
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    unmount_all(&entry.path());
+                }
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            result
+        }
+        "bind" | "" if flags.contains(MsFlags::MS_BIND) => {
+            let tree = idmapped_tree(
+                Path::new(&m.source),
+                &userns,
+                flags.contains(MsFlags::MS_REC),
+            )?;
+            attach(&tree, target)?;
+            if flags.contains(MsFlags::MS_RDONLY) {
+                let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+                if let Err(e) = mount(None::<&str>, target, None::<&str>, remount, None::<&str>) {
+                    unmount_all(target);
+                    return Err(format!("making the idmapped bind read-only: {e}"));
+                }
+            }
+            Ok(())
+        }
+        other => Err(format!(
+            "idmapped mounts of type {other:?} are not supported"
+        )),
+    }
+}
+
+fn mount_overlay_on_idmapped_lowers(
+    m: &Mount,
+    target: &Path,
+    flags: MsFlags,
+    mut data: Vec<String>,
+    userns: &UserNamespace,
+    dir: &Path,
+) -> Result<(), String> {
+    let Some(lower) = data.iter_mut().find(|o| o.starts_with("lowerdir=")) else {
+        return Err("an idmapped overlay needs lowerdir=".into());
+    };
+    let mut mapped: Vec<PathBuf> = Vec::new();
+    for (i, layer) in lower["lowerdir=".len()..].split(':').enumerate() {
+        let at = dir.join(i.to_string());
+        std::fs::create_dir(&at).map_err(|e| format!("creating {}: {e}", at.display()))?;
+        let tree = idmapped_tree(Path::new(layer), userns, false)?;
+        attach(&tree, &at)?;
+        mapped.push(at);
+    }
+    let joined: Vec<String> = mapped.iter().map(|p| p.display().to_string()).collect();
+    *lower = format!("lowerdir={}", joined.join(":"));
+    let all = data.join(",");
+    if all.len() >= PAGE {
+        mount_long_overlay(&m.source, target, flags, &data)
+    } else {
+        mount(
+            Some(m.source.as_str()),
+            target,
+            Some("overlay"),
+            flags,
+            Some(all.as_str()),
+        )
+        .map_err(|e| e.to_string())
+    }
 }

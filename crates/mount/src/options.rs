@@ -2,6 +2,7 @@
 
 use nix::mount::MsFlags;
 
+use crate::idmap::IdMap;
 use crate::loop_device::LoopParams;
 
 /// Mount options that are flags rather than filesystem data: name, whether it clears the
@@ -42,27 +43,33 @@ pub(crate) struct Parsed {
     pub(crate) data: Vec<String>,
     /// `loop`: mount a loop device bound to the source file.
     pub(crate) loop_device: Option<LoopParams>,
+    /// `uidmap=` and `gidmap=`: idmap the lower layers (overlay) or the bind.
+    pub(crate) idmap: Option<IdMap>,
 }
 
-/// Splits mount options into flags, a loop device and the data. Options meant for
-/// containerd's own mount manager (`X-containerd.*`) and idmapped mounts (`uidmap=`,
-/// `gidmap=`) are refused with the reason, as containerd's Go shim does, instead of reaching
-/// the kernel as filesystem data.
+/// Splits mount options into flags, a loop device, an id map and the data. Options meant
+/// for containerd's own mount manager (`X-containerd.*`) are refused with the reason, as
+/// containerd's Go shim does, instead of reaching the kernel as filesystem data; so are a
+/// malformed id map and a `uidmap=` without `gidmap=` (or the other way round).
 pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     let mut loop_device = false;
     let mut direct_io = false;
+    let (mut uidmap, mut gidmap) = (None, None);
     for option in options {
         if option.starts_with("X-containerd.") {
             return Err(format!(
                 "internal mount option {option:?} was not consumed by containerd's mount manager"
             ));
         }
-        if option.starts_with("uidmap=") || option.starts_with("gidmap=") {
-            return Err(format!(
-                "mount option {option:?}: idmapped mounts are not supported here"
-            ));
+        if let Some(map) = option.strip_prefix("uidmap=") {
+            uidmap = Some(map);
+            continue;
+        }
+        if let Some(map) = option.strip_prefix("gidmap=") {
+            gidmap = Some(map);
+            continue;
         }
         match FLAGS.iter().find(|(name, _, _)| name == option) {
             Some((_, true, f)) => flags.remove(*f),
@@ -75,7 +82,13 @@ pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
     if direct_io && !loop_device {
         data.push("direct-io".into());
     }
+    let idmap = match (uidmap, gidmap) {
+        (None, None) => None,
+        (Some(uids), Some(gids)) => Some(IdMap::parse(uids, gids)?),
+        _ => return Err("an idmapped mount needs both uidmap= and gidmap=".into()),
+    };
     Ok(Parsed {
+        idmap,
         loop_device: loop_device.then_some(LoopParams {
             read_only: flags.contains(MsFlags::MS_RDONLY),
             direct_io,
@@ -124,6 +137,24 @@ mod tests {
             ["direct-io"],
             "without loop, it is the filesystem's"
         );
+    }
+
+    #[test]
+    fn id_maps_are_parsed_not_passed_on() {
+        let parsed = parse(&options(&[
+            "uidmap=0:1000:10",
+            "gidmap=0:2000:10",
+            "lowerdir=/a",
+        ]))
+        .expect("parse");
+        assert_eq!(parsed.data, ["lowerdir=/a"]);
+        assert_eq!(parsed.idmap.expect("a map").root(), Ok((1000, 2000)));
+        for bad in [
+            &["uidmap=0:1000:10"][..],
+            &["uidmap=0:1000", "gidmap=0:1000:1"][..],
+        ] {
+            assert!(parse(&options(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
