@@ -64,6 +64,15 @@ pub enum Error {
         /// Key and value length.
         len: usize,
     },
+    /// A `containerd.io/snapshot/uidmapping` or `gidmapping` label that is not a map
+    /// containerd's way (`CONTAINER:HOST:SIZE` entries separated by `,`, root mapped).
+    #[error("snapshot {key:?}: bad id mapping labels: {reason}")]
+    BadIdMapping {
+        /// The snapshot.
+        key: String,
+        /// What is wrong, naming the entry.
+        reason: String,
+    },
     /// An update field path other than `labels` and `labels.KEY`.
     #[error("cannot update field {path:?}: only \"labels\" and \"labels.KEY\" can be updated")]
     BadFieldPath {
@@ -176,6 +185,7 @@ impl Error {
             Error::InvalidKey { .. }
             | Error::LabelTooLong { .. }
             | Error::BadFieldPath { .. }
+            | Error::BadIdMapping { .. }
             | Error::Filter { .. } => tonic::Code::InvalidArgument,
             Error::Unsupported { .. } => tonic::Code::Unimplemented,
             Error::Store { .. }
