@@ -20,9 +20,10 @@
 mod error;
 mod options;
 mod overlay;
+mod remap;
 mod usage;
 
 pub use error::Error;
 pub use options::Options;
-pub use overlay::OverlaySnapshotter;
+pub use overlay::{GID_MAPPING_LABEL, OverlaySnapshotter, UID_MAPPING_LABEL};
 pub use usage::disk_usage;

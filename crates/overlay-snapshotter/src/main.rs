@@ -22,6 +22,10 @@ struct Args {
     /// it) instead of removing them during Remove.
     #[arg(long)]
     async_remove: bool,
+    /// Serve id-mapped snapshots (the uidmapping/gidmapping labels) by chowning their
+    /// files at Prepare even where the kernel makes idmapped mounts.
+    #[arg(long)]
+    chown_id_mapping: bool,
     /// Log filter (tracing's env-filter syntax), such as `info` or `debug`.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -53,14 +57,16 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let options = Options {
-        async_remove: args.async_remove,
-        ..Options::detect()
-    };
     std::fs::create_dir_all(&args.root).map_err(|source| Error::Root {
         path: args.root.clone(),
         error: source,
     })?;
+    let detected = Options::detect_at(&args.root);
+    let options = Options {
+        async_remove: args.async_remove,
+        idmapped_mounts: detected.idmapped_mounts && !args.chown_id_mapping,
+        ..detected
+    };
     let snapshotter = OverlaySnapshotter::open(&args.root, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -10,15 +10,27 @@ pub struct Options {
     pub userxattr: bool,
     /// Leave removed snapshots' folders for `Cleanup` instead of removing them in `Remove`.
     pub async_remove: bool,
+    /// Serve snapshots with id mapping labels through idmapped mounts (`uidmap=` /
+    /// `gidmap=` options, as containerd's overlay snapshotter does where the kernel can);
+    /// otherwise each such snapshot's files are chowned to the mapped ids at `Prepare`.
+    pub idmapped_mounts: bool,
 }
 
 impl Options {
-    /// Options as this machine needs them.
+    /// Options as this machine needs them, idmapped mounts checked on the system's
+    /// temporary folder ([`Options::detect_at`] checks the snapshotter's own root).
     pub fn detect() -> Options {
+        Options::detect_at(&std::env::temp_dir())
+    }
+
+    /// Options as this machine needs them, idmapped mounts checked on the filesystem of
+    /// `root` (an existing folder).
+    pub fn detect_at(root: &std::path::Path) -> Options {
         Options {
             index_off: index_on_by_default(),
             userxattr: in_user_namespace(),
             async_remove: false,
+            idmapped_mounts: ctrd_mount::idmap::supported(root),
         }
     }
 }

@@ -9,13 +9,35 @@ use ctrd_snapshots::{
     Error, Filter, Info, Kind, Labels, MetaStore, Mount, Result, Snapshot, Snapshotter, Usage,
 };
 
+use ctrd_mount::idmap::IdMap;
+
 use crate::{Options, disk_usage};
 
-/// Labels asking for user-namespace id mapping, which this snapshotter does not do yet.
-const ID_MAPPING_LABELS: [&str; 2] = [
-    "containerd.io/snapshot/uidmapping",
-    "containerd.io/snapshot/gidmapping",
-];
+/// The label holding a snapshot's uid map (containerd's `CONTAINER:HOST:SIZE,...`).
+pub const UID_MAPPING_LABEL: &str = "containerd.io/snapshot/uidmapping";
+/// The label holding a snapshot's gid map.
+pub const GID_MAPPING_LABEL: &str = "containerd.io/snapshot/gidmapping";
+
+/// The id map a snapshot's labels ask for, if any; a map that does not parse, or leaves
+/// the container's root unmapped, is refused (InvalidArgument).
+fn id_map(key: &str, labels: &Labels) -> Result<Option<IdMap>> {
+    let uids = labels.get(UID_MAPPING_LABEL);
+    let gids = labels.get(GID_MAPPING_LABEL);
+    if uids.is_none() && gids.is_none() {
+        return Ok(None);
+    }
+    let bad = |reason: String| Error::BadIdMapping {
+        key: key.into(),
+        reason,
+    };
+    let map = IdMap::parse(
+        uids.map_or("", String::as_str),
+        gids.map_or("", String::as_str),
+    )
+    .map_err(bad)?;
+    map.root().map_err(|e| bad(e.to_owned()))?;
+    Ok(Some(map))
+}
 
 /// containerd's overlay snapshotter, in Rust.
 #[derive(Debug)]
@@ -83,9 +105,12 @@ impl OverlaySnapshotter {
         parent: Option<&str>,
         labels: Labels,
     ) -> Result<Vec<Mount>> {
-        if let Some(label) = ID_MAPPING_LABELS.iter().find(|l| labels.contains_key(**l)) {
+        let map = id_map(key, &labels)?;
+        if map.is_some() && kind == Kind::View && !self.options.idmapped_mounts {
             return Err(Error::Unsupported {
-                what: format!("the {label} label (user-namespace id mapping)"),
+                what: "an id-mapped view without idmapped mounts (only active snapshots can \
+                       be chowned)"
+                    .into(),
             });
         }
         let _shared = self.shared();
@@ -96,16 +121,27 @@ impl OverlaySnapshotter {
         let made = make_layout(&staging, kind);
         let result = made.and_then(|()| {
             self.store.create(kind, key, parent, labels, |snapshot| {
-                if let Some(parent) = snapshot.parent_ids.first() {
-                    // A new layer's root belongs to whoever owns its parent's root.
-                    let parent_fs = self.dir(*parent).join("fs");
-                    let meta = std::fs::metadata(&parent_fs)
-                        .map_err(|e| Error::io("reading", &parent_fs, e))?;
+                // A new layer's root belongs to the container's root where the labels map
+                // one, and otherwise to whoever owns its parent's root.
+                let owner = match (&map, snapshot.parent_ids.first()) {
+                    (Some(map), _) => Some(map.root().map_err(|e| Error::BadIdMapping {
+                        key: key.into(),
+                        reason: e.to_owned(),
+                    })?),
+                    (None, Some(parent)) => {
+                        let parent_fs = self.dir(*parent).join("fs");
+                        let meta = std::fs::metadata(&parent_fs)
+                            .map_err(|e| Error::io("reading", &parent_fs, e))?;
+                        Some((meta.uid(), meta.gid()))
+                    }
+                    (None, None) => None,
+                };
+                if let Some((uid, gid)) = owner {
                     let fs = staging.join("fs");
                     nix::unistd::chown(
                         &fs,
-                        Some(nix::unistd::Uid::from_raw(meta.uid())),
-                        Some(nix::unistd::Gid::from_raw(meta.gid())),
+                        Some(nix::unistd::Uid::from_raw(uid)),
+                        Some(nix::unistd::Gid::from_raw(gid)),
                     )
                     .map_err(|e| Error::io("changing the owner of", &fs, e.into()))?;
                 }
@@ -125,32 +161,84 @@ impl OverlaySnapshotter {
                 std::fs::rename(&staging, &dir).map_err(|e| Error::io("placing", &dir, e))
             })
         });
-        match result {
-            Ok((snapshot, ())) => Ok(self.mounts_of(&snapshot)),
+        let snapshot = match result {
+            Ok((snapshot, ())) => snapshot,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
-                Err(e)
+                return Err(e);
+            }
+        };
+        let mounts = self.mounts_of(&snapshot);
+        if let Some(map) = &map
+            && !self.options.idmapped_mounts
+            && !snapshot.parent_ids.is_empty()
+        {
+            drop(_shared);
+            if let Err(e) = self.chown_through(&mounts, map) {
+                // Leave nothing half-mapped behind.
+                let _ = self.remove(key);
+                return Err(e);
             }
         }
+        Ok(mounts)
+    }
+
+    /// Mounts `mounts` on a private folder and chowns everything in them by `map`.
+    fn chown_through(&self, mounts: &[Mount], map: &IdMap) -> Result<()> {
+        let n = self.staging.fetch_add(1, Ordering::Relaxed);
+        let at = self
+            .root
+            .join("remap")
+            .join(format!("{}-{n}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&at)
+            .map_err(|e| Error::io("creating", &at, e))?;
+        let result = ctrd_mount::mount_all(mounts, &at)
+            .map_err(Error::from)
+            .and_then(|()| {
+                let chowned = crate::remap::chown_tree(&at, map);
+                ctrd_mount::unmount_all(&at);
+                chowned
+            });
+        // Only ever an empty mount point: never remove a tree here.
+        let _ = std::fs::remove_dir(&at);
+        result
     }
 
     /// The mounts containerd's overlay snapshotter returns for `snapshot`.
     fn mounts_of(&self, snapshot: &Snapshot) -> Vec<Mount> {
-        let bind = |source: String, ro: bool| {
+        let parents = &snapshot.parent_ids;
+        // Idmapped mounts show the parents' files through the snapshot's id maps; a
+        // snapshot without parents has nothing below to map (its root is chowned).
+        let mut idmap = Vec::new();
+        if self.options.idmapped_mounts
+            && !parents.is_empty()
+            && (snapshot.labels.contains_key(UID_MAPPING_LABEL)
+                || snapshot.labels.contains_key(GID_MAPPING_LABEL))
+        {
+            for (option, label) in [("uidmap", UID_MAPPING_LABEL), ("gidmap", GID_MAPPING_LABEL)] {
+                let map = snapshot.labels.get(label).map_or("", String::as_str);
+                idmap.push(format!("{option}={map}"));
+            }
+        }
+        let bind = |source: String, ro: bool, mut options: Vec<String>| {
+            options.push(if ro { "ro" } else { "rw" }.into());
+            options.push("rbind".into());
             vec![Mount {
                 kind: "bind".into(),
                 source,
                 target: String::new(),
-                options: vec![if ro { "ro" } else { "rw" }.into(), "rbind".into()],
+                options,
             }]
         };
-        let parents = &snapshot.parent_ids;
         match (snapshot.kind, parents.as_slice()) {
-            (Kind::Active, []) => bind(self.fs(snapshot.id), false),
-            (Kind::View | Kind::Committed, []) => bind(self.fs(snapshot.id), true),
-            (Kind::View | Kind::Committed, [only]) => bind(self.fs(*only), true),
+            (Kind::Active, []) => bind(self.fs(snapshot.id), false, Vec::new()),
+            (Kind::View | Kind::Committed, []) => bind(self.fs(snapshot.id), true, Vec::new()),
+            (Kind::View | Kind::Committed, [only]) => bind(self.fs(*only), true, idmap),
             _ => {
-                let mut options = Vec::new();
+                let mut options = idmap;
                 if self.options.index_off {
                     options.push("index=off".to_owned());
                 }

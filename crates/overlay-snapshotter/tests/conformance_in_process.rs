@@ -1,13 +1,18 @@
-//! The conformance cases against our overlay snapshotter served in-process over gRPC.
+//! `ctrd_snapshots::conformance`'s cases against our overlay snapshotter served in-process
+//! over gRPC, one test each.
 
 mod common;
 
-use common::{InProcess, conformance};
+use common::InProcess;
+use ctrd_snapshots::conformance;
 
 async fn case(name: &str) {
     let server = InProcess::start().await;
-    conformance::run(&server.target, name).await;
+    let result = conformance::run(&server.target, common::case(name)).await;
     server.stop().await;
+    if let Err(e) = result {
+        panic!("{}", e.full_message());
+    }
 }
 
 macro_rules! cases {
@@ -22,7 +27,7 @@ macro_rules! cases {
         #[test]
         fn every_case_is_listed() {
             let mut here = vec![$(stringify!($name)),*];
-            let mut all = conformance::CASES.to_vec();
+            let mut all: Vec<&str> = conformance::CASES.iter().map(|c| c.name).collect();
             here.sort();
             all.sort();
             assert_eq!(here, all);

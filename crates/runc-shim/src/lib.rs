@@ -13,9 +13,7 @@ mod exec;
 mod exits;
 #[doc(hidden)]
 pub mod fuzzing;
-mod loop_device;
 mod metrics;
-mod mount;
 mod oom;
 mod oom_score;
 mod options;
@@ -100,7 +98,7 @@ impl Shim for RuncShim {
                 tracing::warn!(error = %e, id = %ctx.id, "runc delete failed");
             }
         }
-        mount::unmount_all(&ctx.bundle.join("rootfs"));
+        ctrd_mount::unmount_all(&ctx.bundle.join("rootfs"));
         Ok(DeleteResponse {
             pid: 0,
             exit_status: 128 + 9,

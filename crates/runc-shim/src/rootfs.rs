@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ctrd_api::containerd::types::Mount;
-
-use crate::mount;
+use ctrd_mount as mount;
 
 /// The mounts stacked on `BUNDLE/rootfs`. Dropping it unmounts them on the runtime's blocking
 /// pool (or in place outside a runtime); [`Rootfs::unmount`] does it and waits.
@@ -24,7 +23,16 @@ impl Rootfs {
         }
         let dir = bundle.join("rootfs");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        mount::mount_all(mounts, &dir)?;
+        let mounts: Vec<mount::Mount> = mounts
+            .iter()
+            .map(|m| mount::Mount {
+                kind: m.r#type.clone(),
+                source: m.source.clone(),
+                target: m.target.clone(),
+                options: m.options.clone(),
+            })
+            .collect();
+        mount::mount_all(&mounts, &dir).map_err(|e| e.to_string())?;
         Ok(Rootfs { dir: Some(dir) })
     }
 

@@ -64,6 +64,15 @@ pub enum Error {
         /// Key and value length.
         len: usize,
     },
+    /// A `containerd.io/snapshot/uidmapping` or `gidmapping` label that is not a map
+    /// containerd's way (`CONTAINER:HOST:SIZE` entries separated by `,`, root mapped).
+    #[error("snapshot {key:?}: bad id mapping labels: {reason}")]
+    BadIdMapping {
+        /// The snapshot.
+        key: String,
+        /// What is wrong, naming the entry.
+        reason: String,
+    },
     /// An update field path other than `labels` and `labels.KEY`.
     #[error("cannot update field {path:?}: only \"labels\" and \"labels.KEY\" can be updated")]
     BadFieldPath {
@@ -114,6 +123,27 @@ pub enum Error {
         /// The transport's error.
         error: tonic::transport::Error,
     },
+    /// Connecting to a snapshotter's or containerd's socket failed.
+    #[cfg(feature = "conformance")]
+    #[error("connecting to {address}: {reason}")]
+    Connect {
+        /// The socket.
+        address: PathBuf,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A conformance case found the snapshotter behaving otherwise than containerd expects.
+    #[cfg(feature = "conformance")]
+    #[error("conformance case {case}: {check}")]
+    Conformance {
+        /// The case.
+        case: &'static str,
+        /// The check that failed, and what was seen.
+        check: String,
+    },
+    /// Performing a snapshot's mounts failed (nothing of them stays mounted).
+    #[error(transparent)]
+    Mount(#[from] ctrd_mount::Error),
     /// The snapshotter does not support this call or option.
     #[error("{what} is not supported by this snapshotter")]
     Unsupported {
@@ -155,12 +185,18 @@ impl Error {
             Error::InvalidKey { .. }
             | Error::LabelTooLong { .. }
             | Error::BadFieldPath { .. }
+            | Error::BadIdMapping { .. }
             | Error::Filter { .. } => tonic::Code::InvalidArgument,
             Error::Unsupported { .. } => tonic::Code::Unimplemented,
             Error::Store { .. }
             | Error::Corrupt { .. }
             | Error::Io { .. }
-            | Error::Serve { .. } => tonic::Code::Internal,
+            | Error::Serve { .. }
+            | Error::Mount(_) => tonic::Code::Internal,
+            #[cfg(feature = "conformance")]
+            Error::Connect { .. } => tonic::Code::Unavailable,
+            #[cfg(feature = "conformance")]
+            Error::Conformance { .. } => tonic::Code::Internal,
         }
     }
 

@@ -9,6 +9,8 @@
 //! - [`serve`]: containerd's `Snapshots` gRPC service on an owner-only unix socket until
 //!   SIGTERM; containerd loads it as a proxy plugin.
 //! - [`mount`]: performs the returned mounts (long overlay lowerdir chains included).
+//! - `conformance` (feature `conformance`): the cases every snapshotter must pass, against
+//!   your own snapshotter's socket or through containerd.
 //!
 //! ```no_run
 //! use ctrd_snapshots::{Filter, Info, Labels, Listener, Mount, Result, Snapshotter, Usage};
@@ -46,6 +48,8 @@
 //! }
 //! ```
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod filter;
 #[doc(hidden)]

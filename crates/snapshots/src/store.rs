@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub kind: Kind,
     /// The ids of its parent chain, nearest parent first.
     pub parent_ids: Vec<u64>,
+    /// Its labels (a filesystem layer may lay out mounts by them, such as id mappings).
+    pub labels: Labels,
 }
 
 /// The metadata store: a redb database file.
@@ -138,7 +140,7 @@ impl MetaStore {
                 id,
                 kind,
                 parent: parent.map(str::to_owned),
-                labels,
+                labels: labels.clone(),
                 created_at: now,
                 updated_at: now,
                 usage: None,
@@ -158,6 +160,7 @@ impl MetaStore {
                 id,
                 kind,
                 parent_ids,
+                labels,
             }
         };
         let value = then(&snapshot)?;
@@ -176,6 +179,7 @@ impl MetaStore {
             id: record.id,
             kind: record.kind,
             parent_ids: parent_chain(&snapshots, record.parent.as_deref())?,
+            labels: record.labels,
         })
     }
 
@@ -199,6 +203,7 @@ impl MetaStore {
             id: record.id,
             kind: record.kind,
             parent_ids: Vec::new(),
+            labels: record.labels,
         };
         Ok((snapshot, record.usage))
     }

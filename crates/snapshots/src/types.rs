@@ -56,15 +56,6 @@ pub struct Usage {
     pub inodes: i64,
 }
 
-/// One mount to perform, in the form containerd passes to shims and mount(8).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Mount {
-    /// Filesystem type (`overlay`, `bind`, ...).
-    pub kind: String,
-    /// What to mount.
-    pub source: String,
-    /// Where, relative to the mount point the caller chooses (usually empty).
-    pub target: String,
-    /// Mount options, flags and filesystem data alike.
-    pub options: Vec<String>,
-}
+/// One mount to perform, in the form containerd passes to shims and mount(8)
+/// (`ctrd_mount::Mount`, which [`mount::mount_all`](crate::mount::mount_all) performs).
+pub use ctrd_mount::Mount;

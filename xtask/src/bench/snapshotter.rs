@@ -5,6 +5,10 @@
 //! containerd's Snapshots API; `ctr images import` of a 20-layer image; `Usage` of an active
 //! snapshot holding 10 000 files; and the p99 of our metadata store's write transactions
 //! (durable commits), measured in-process.
+//!
+//! Where a `Stat` through containerd goes is split in the same run: `Stat` straight to our
+//! snapshotter's socket (our tonic server and store, one gRPC hop, no containerd), and our
+//! store's `stat` in-process (no gRPC at all). containerd's share is the rest.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -51,9 +55,9 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
         "\nbench: snapshotters on containerd {}: {OURS} (proxy) against {BUILT_IN} (built in)",
         daemon.version()
     );
-    let figures = runtime.block_on(api_figures(&containerd, runs))?;
+    let figures = runtime.block_on(api_figures(&containerd, &snapshotter.address(), runs))?;
     let imports = import_figure(&containerd, runs.min(5))?;
-    let p99 = store_p99(runs * 100)?;
+    let (p99, store_stat_us) = store_figures(runs * 100)?;
 
     println!("\n| figure | {OURS} | {BUILT_IN} | ratio (higher is better for us) |");
     println!("|---|---|---|---|");
@@ -85,6 +89,14 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
         ),
     ];
     println!("| metadata transaction p99 (durable) | {p99:.2} ms | | target < 5 ms |");
+    println!(
+        "\nWhere a Stat goes (ours): {:.0} µs through containerd, {:.0} µs straight to our \
+         socket (tonic server + store + one hop), {store_stat_us:.1} µs in our store alone; \
+         the built-in one answers in {:.0} µs through containerd.",
+        1e6 / figures.stats[0],
+        1e6 / figures.stats_direct,
+        1e6 / figures.stats[1],
+    );
     let json = serde_json::json!({
         "daemon": daemon.version(),
         "cycles_per_s": figures.cycles,
@@ -93,6 +105,8 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
         "usage_10k_files_ms": figures.usage,
         "ratios": ratios,
         "store_txn_p99_ms": p99,
+        "stat_direct_per_s": figures.stats_direct,
+        "store_stat_us": store_stat_us,
     });
     let out = repo_root().join("target/bench-snapshots.json");
     std::fs::write(&out, json.to_string()).map_err(|e| Error::io(&out, e))?;
@@ -102,11 +116,13 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     Ok(())
 }
 
-/// Per snapshotter (ours first): cycles/s, stats/s, usage ms.
+/// Per snapshotter (ours first): cycles/s, stats/s, usage ms; and Stat/s straight to our
+/// socket.
 struct ApiFigures {
     cycles: [f64; 2],
     stats: [f64; 2],
     usage: [f64; 2],
+    stats_direct: f64,
 }
 
 fn req<T>(message: T) -> tonic::Request<T> {
@@ -123,7 +139,20 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-async fn api_figures(containerd: &Containerd, runs: usize) -> Result<ApiFigures, Error> {
+async fn api_figures(
+    containerd: &Containerd,
+    ours: &Path,
+    runs: usize,
+) -> Result<ApiFigures, Error> {
+    let mut direct = Client::connect(ours)
+        .await
+        .map_err(message)?
+        .with_namespace(NAMESPACE)
+        .snapshots();
+    let mut stats_direct = Vec::new();
+    // The key our snapshotter holds the committed `stat` snapshot under (containerd's
+    // metadata layer names backend keys `NAMESPACE/ID/NAME`), found once it exists.
+    let mut direct_key = None;
     let client = Client::connect(containerd.grpc_address())
         .await
         .map_err(message)?
@@ -142,6 +171,7 @@ async fn api_figures(containerd: &Containerd, runs: usize) -> Result<ApiFigures,
     let mut stats = [Vec::new(), Vec::new()];
     let mut usage = [Vec::new(), Vec::new()];
     const CALLS: usize = 20;
+    const STATS: usize = 200;
     for name in &names {
         // One committed snapshot to stat.
         snapshots
@@ -211,7 +241,7 @@ async fn api_figures(containerd: &Containerd, runs: usize) -> Result<ApiFigures,
             }
             cycles[i].push(CALLS as f64 / start.elapsed().as_secs_f64());
             let start = Instant::now();
-            for _ in 0..CALLS {
+            for _ in 0..STATS {
                 snapshots
                     .stat(req(api::StatSnapshotRequest {
                         snapshotter: (*name).into(),
@@ -220,7 +250,24 @@ async fn api_figures(containerd: &Containerd, runs: usize) -> Result<ApiFigures,
                     .await
                     .map_err(message)?;
             }
-            stats[i].push(CALLS as f64 / start.elapsed().as_secs_f64());
+            stats[i].push(STATS as f64 / start.elapsed().as_secs_f64());
+            if i == 0 {
+                if direct_key.is_none() {
+                    direct_key = Some(backend_key(&mut direct).await?);
+                }
+                let key = direct_key.clone().unwrap_or_default();
+                let start = Instant::now();
+                for _ in 0..STATS {
+                    direct
+                        .stat(api::StatSnapshotRequest {
+                            snapshotter: String::new(),
+                            key: key.clone(),
+                        })
+                        .await
+                        .map_err(message)?;
+                }
+                stats_direct.push(STATS as f64 / start.elapsed().as_secs_f64());
+            }
             let start = Instant::now();
             let answer = snapshots
                 .usage(req(api::UsageRequest {
@@ -266,7 +313,30 @@ async fn api_figures(containerd: &Containerd, runs: usize) -> Result<ApiFigures,
         cycles: medians(cycles),
         stats: medians(stats),
         usage: medians(usage),
+        stats_direct: median(stats_direct),
     })
+}
+
+/// The key our snapshotter itself holds the committed `stat` snapshot under.
+async fn backend_key(
+    direct: &mut api::snapshots_client::SnapshotsClient<ctrd_client::Transport>,
+) -> Result<String, Error> {
+    let mut stream = direct
+        .list(api::ListSnapshotsRequest {
+            snapshotter: String::new(),
+            filters: vec!["kind==committed".into()],
+        })
+        .await
+        .map_err(message)?
+        .into_inner();
+    while let Some(batch) = stream.message().await.map_err(message)? {
+        if let Some(info) = batch.info.into_iter().find(|i| i.name.ends_with("/stat")) {
+            return Ok(info.name);
+        }
+    }
+    Err(Error::Message(
+        "our snapshotter lists no committed `stat` snapshot".into(),
+    ))
 }
 
 /// Writes `count` small files into `dir`, 100 per folder.
@@ -334,8 +404,9 @@ fn import_figure(containerd: &Containerd, runs: usize) -> Result<[f64; 2], Error
 }
 
 /// p99 in milliseconds of our metadata store's write transactions (create, commit, remove),
-/// durable as the snapshotter runs them, in a folder beside the build.
-fn store_p99(cycles: usize) -> Result<f64, Error> {
+/// durable as the snapshotter runs them, in a folder beside the build; and the mean
+/// microseconds of its `stat` of a committed snapshot.
+fn store_figures(cycles: usize) -> Result<(f64, f64), Error> {
     use ctrd_snapshots::{Kind, Labels, MetaStore, Usage};
     let dir = tempfile::Builder::new()
         .prefix("ctrd-bench-store-")
@@ -368,7 +439,31 @@ fn store_p99(cycles: usize) -> Result<f64, Error> {
     }
     samples.sort();
     let index = (samples.len() * 99 / 100).min(samples.len().saturating_sub(1));
-    Ok(samples
+    let p99 = samples
         .get(index)
-        .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0))
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+    let labels = Labels::from([(
+        "containerd.io/snapshot.ref".to_owned(),
+        "sha256:0".repeat(8),
+    )]);
+    let (snapshot, ()) = store
+        .create(Kind::Active, "stat-a", None, labels.clone(), |_| Ok(()))
+        .map_err(message)?;
+    store
+        .commit(
+            "stat-a",
+            "stat",
+            snapshot.id,
+            None,
+            labels,
+            Usage::default(),
+        )
+        .map_err(message)?;
+    const STATS: u32 = 10_000;
+    let start = Instant::now();
+    for _ in 0..STATS {
+        store.stat("stat").map_err(message)?;
+    }
+    let stat_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(STATS);
+    Ok((p99, stat_us))
 }

@@ -1,19 +1,17 @@
-//! What the overlay snapshotter's tests share: a snapshots client for either an in-process
-//! server or containerd with our snapshotter as a proxy plugin, and the conformance cases.
+//! What the overlay snapshotter's tests share: our snapshotter served in-process or as
+//! containerd's proxy plugin, as a conformance target (`ctrd_snapshots::conformance`).
 
 #![allow(dead_code)]
 
-pub mod conformance;
 pub mod proxy;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ctrd_api::containerd::services::snapshots::v1 as api;
-use ctrd_client::{Client, Transport};
+use ctrd_client::Transport;
 use ctrd_overlay_snapshotter::{Options, OverlaySnapshotter};
-use ctrd_snapshots::{Listener, Mount};
+use ctrd_snapshots::Listener;
+use ctrd_snapshots::conformance::Target;
 use tokio::sync::oneshot;
 
 /// The snapshots client type.
@@ -21,63 +19,6 @@ pub type Snapshots = api::snapshots_client::SnapshotsClient<Transport>;
 
 /// The name our snapshotter is configured under in containerd.
 pub const PROXY_NAME: &str = "ctrd-overlay";
-
-/// Where the conformance cases send their calls.
-#[derive(Clone)]
-pub struct Target {
-    /// The client.
-    pub client: Client,
-    /// The `snapshotter` field of every request.
-    pub snapshotter: String,
-    /// Whether containerd sits in between (its metadata layer keeps labels, names and
-    /// removes lazily).
-    pub proxied: bool,
-    /// The snapshotter's root folder, to check what is on disk.
-    pub root: PathBuf,
-    /// The lease every call runs under (containerd collects snapshots no lease holds).
-    pub lease: Option<String>,
-}
-
-impl Target {
-    /// A fresh snapshots client.
-    pub fn snapshots(&self) -> Snapshots {
-        self.client.snapshots()
-    }
-
-    /// `message` as a request under this target's lease.
-    pub fn req<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(lease) = &self.lease
-            && let Ok(value) = lease.parse()
-        {
-            request.metadata_mut().insert("containerd-lease", value);
-        }
-        request
-    }
-
-    /// Through containerd: ends the lease with a synchronous garbage collection (which
-    /// removes what was removed from the proxy too) and takes a new one.
-    pub async fn collect_garbage(&self) {
-        let Some(lease) = &self.lease else { return };
-        use ctrd_api::containerd::services::leases::v1 as leases;
-        self.client
-            .leases()
-            .delete(leases::DeleteRequest {
-                id: lease.clone(),
-                sync: true,
-            })
-            .await
-            .expect("delete the lease");
-        self.client
-            .leases()
-            .create(leases::CreateRequest {
-                id: lease.clone(),
-                labels: Default::default(),
-            })
-            .await
-            .expect("create the lease");
-    }
-}
 
 /// Our snapshotter served in-process on a private socket, for one test.
 pub struct InProcess {
@@ -114,18 +55,13 @@ impl InProcess {
                 let _ = stopped.await;
             },
         ));
-        let client = Client::connect(&socket)
+        let target = Target::direct(&socket)
             .await
             .expect("connect to the in-process server")
-            .with_namespace("default");
+            .with_folders(root.join("snapshots"))
+            .with_layers(layer_count());
         InProcess {
-            target: Target {
-                client,
-                snapshotter: "ours".into(),
-                proxied: false,
-                root,
-                lease: None,
-            },
+            target,
             snapshotter,
             stop: Some(stop),
             server: Some(server),
@@ -154,48 +90,18 @@ impl Drop for InProcess {
     }
 }
 
-/// A folder with the snapshot's mounts on it, unmounted and removed when dropped.
-pub struct Mounted {
-    dir: tempfile::TempDir,
+/// `CTRD_SNAPSHOT_LAYERS` (default 128): the layers of the `layers_128` case.
+pub fn layer_count() -> usize {
+    std::env::var("CTRD_SNAPSHOT_LAYERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
 }
 
-impl Mounted {
-    /// Mounts `mounts` (as the API returned them) on a new folder.
-    pub fn new(mounts: &[ctrd_api::containerd::types::Mount]) -> Mounted {
-        let dir = tempfile::Builder::new()
-            .prefix("ctrd-mnt-")
-            .tempdir_in("/tmp")
-            .expect("mount point");
-        let plain: Vec<Mount> = mounts
-            .iter()
-            .map(|m| Mount {
-                kind: m.r#type.clone(),
-                source: m.source.clone(),
-                target: m.target.clone(),
-                options: m.options.clone(),
-            })
-            .collect();
-        ctrd_snapshots::mount::mount_all(&plain, dir.path())
-            .unwrap_or_else(|e| panic!("mounting {mounts:?}: {}", e.full_message()));
-        Mounted { dir }
-    }
-
-    /// The mount point.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        ctrd_snapshots::mount::unmount_all(self.dir.path());
-    }
-}
-
-/// Labels from pairs.
-pub fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
+/// The conformance case called `name`.
+pub fn case(name: &str) -> &'static ctrd_snapshots::conformance::Case {
+    ctrd_snapshots::conformance::CASES
         .iter()
-        .map(|(k, v)| ((*k).into(), (*v).into()))
-        .collect()
+        .find(|case| case.name == name)
+        .unwrap_or_else(|| panic!("no conformance case {name}"))
 }

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use ctrd_client::Client;
+use ctrd_snapshots::conformance::Target;
 use ctrd_testbed::{Containerd, Daemon, ProxyPlugin, SnapshotterProcess};
 
-use super::{PROXY_NAME, Target};
+use super::{PROXY_NAME, layer_count};
 
 /// The snapshotter binary Cargo built for these tests.
 pub fn binary() -> &'static Path {
@@ -41,25 +41,10 @@ impl Proxied {
 
     /// A conformance target through containerd, in `namespace`.
     pub async fn target(&self, namespace: &str) -> Target {
-        let client = Client::connect(self.containerd.grpc_address())
+        Target::through_containerd(&self.containerd.grpc_address(), PROXY_NAME, namespace)
             .await
-            .expect("connect to containerd")
-            .with_namespace(namespace);
-        let lease = format!("{namespace}-lease");
-        client
-            .leases()
-            .create(ctrd_api::containerd::services::leases::v1::CreateRequest {
-                id: lease.clone(),
-                labels: Default::default(),
-            })
-            .await
-            .expect("create a lease");
-        Target {
-            client,
-            snapshotter: PROXY_NAME.into(),
-            proxied: true,
-            root: self.snapshotter.root(),
-            lease: Some(lease),
-        }
+            .unwrap_or_else(|e| panic!("{}", e.full_message()))
+            .with_folders(self.snapshotter.root().join("snapshots"))
+            .with_layers(layer_count())
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! The ioctls are declared here: the `libc` crate does not carry the loop device's, and the
 //! loop device crates on crates.io generate their bindings with bindgen at build time (which
-//! needs libclang on every machine that builds the shim).
+//! needs libclang on every machine that builds this crate).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;

@@ -1,0 +1,154 @@
+//! The Snapshots calls the cases make, one function each, in the target's namespace and lease.
+
+use std::collections::HashMap;
+
+use ctrd_api::containerd::services::snapshots::v1 as api;
+use ctrd_api::containerd::types::Mount;
+use tonic::Status;
+
+use super::Target;
+
+/// Labels from pairs.
+pub(super) fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect()
+}
+
+pub(super) async fn prepare(t: &Target, key: &str, parent: &str) -> Result<Vec<Mount>, Status> {
+    prepare_labelled(t, key, parent, &[]).await
+}
+
+pub(super) async fn prepare_labelled(
+    t: &Target,
+    key: &str,
+    parent: &str,
+    pairs: &[(&str, &str)],
+) -> Result<Vec<Mount>, Status> {
+    t.snapshots()
+        .prepare(t.request(api::PrepareSnapshotRequest {
+            snapshotter: t.snapshotter(),
+            key: key.into(),
+            parent: parent.into(),
+            labels: labels(pairs),
+        }))
+        .await
+        .map(|r| r.into_inner().mounts)
+}
+
+pub(super) async fn view(t: &Target, key: &str, parent: &str) -> Result<Vec<Mount>, Status> {
+    t.snapshots()
+        .view(t.request(api::ViewSnapshotRequest {
+            snapshotter: t.snapshotter(),
+            key: key.into(),
+            parent: parent.into(),
+            labels: Default::default(),
+        }))
+        .await
+        .map(|r| r.into_inner().mounts)
+}
+
+pub(super) async fn mounts(t: &Target, key: &str) -> Result<Vec<Mount>, Status> {
+    t.snapshots()
+        .mounts(t.request(api::MountsRequest {
+            snapshotter: t.snapshotter(),
+            key: key.into(),
+        }))
+        .await
+        .map(|r| r.into_inner().mounts)
+}
+
+pub(super) async fn commit(t: &Target, name: &str, key: &str) -> Result<(), Status> {
+    commit_labelled(t, name, key, &[]).await
+}
+
+pub(super) async fn commit_labelled(
+    t: &Target,
+    name: &str,
+    key: &str,
+    pairs: &[(&str, &str)],
+) -> Result<(), Status> {
+    t.snapshots()
+        .commit(t.request(api::CommitSnapshotRequest {
+            snapshotter: t.snapshotter(),
+            name: name.into(),
+            key: key.into(),
+            labels: labels(pairs),
+        }))
+        .await
+        .map(drop)
+}
+
+pub(super) async fn remove(t: &Target, key: &str) -> Result<(), Status> {
+    t.snapshots()
+        .remove(t.request(api::RemoveSnapshotRequest {
+            snapshotter: t.snapshotter(),
+            key: key.into(),
+        }))
+        .await
+        .map(drop)
+}
+
+pub(super) async fn stat(t: &Target, key: &str) -> Result<api::Info, Status> {
+    t.snapshots()
+        .stat(t.request(api::StatSnapshotRequest {
+            snapshotter: t.snapshotter(),
+            key: key.into(),
+        }))
+        .await
+        .map(|r| r.into_inner().info.unwrap_or_default())
+}
+
+pub(super) async fn usage(t: &Target, key: &str) -> Result<(i64, i64), Status> {
+    t.snapshots()
+        .usage(t.request(api::UsageRequest {
+            snapshotter: t.snapshotter(),
+            key: key.into(),
+        }))
+        .await
+        .map(|r| {
+            let r = r.into_inner();
+            (r.size, r.inodes)
+        })
+}
+
+pub(super) async fn update(
+    t: &Target,
+    key: &str,
+    pairs: &[(&str, &str)],
+    paths: &[&str],
+) -> Result<api::Info, Status> {
+    t.snapshots()
+        .update(t.request(api::UpdateSnapshotRequest {
+            snapshotter: t.snapshotter(),
+            info: Some(api::Info {
+                name: key.into(),
+                labels: labels(pairs),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            }),
+        }))
+        .await
+        .map(|r| r.into_inner().info.unwrap_or_default())
+}
+
+/// Names of the snapshots `filters` select, sorted.
+pub(super) async fn list(t: &Target, filters: &[&str]) -> Result<Vec<String>, Status> {
+    let mut stream = t
+        .snapshots()
+        .list(t.request(api::ListSnapshotsRequest {
+            snapshotter: t.snapshotter(),
+            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+        }))
+        .await?
+        .into_inner();
+    let mut names = Vec::new();
+    while let Some(batch) = stream.message().await? {
+        names.extend(batch.info.into_iter().map(|i| i.name));
+    }
+    names.sort();
+    Ok(names)
+}

@@ -1,0 +1,87 @@
+//! The conformance suite: the cases every containerd snapshotter must pass, for any
+//! [`Snapshotter`](crate::Snapshotter) served over gRPC, and for any snapshotter containerd
+//! loads (a proxy plugin or a built-in one). Feature `conformance`.
+//!
+//! A [`Target`] says where the calls go: [`Target::direct`] talks to a snapshotter's own
+//! socket (such as one [`serve_until`](crate::serve_until) serves in a test), and
+//! [`Target::through_containerd`] talks to containerd's `Snapshots` service naming the
+//! snapshotter, so containerd's metadata layer sits in front (every call in one lease;
+//! removals reach the snapshotter at garbage collection). [`run`] runs one [`Case`] and
+//! returns the first failed check; [`CASES`] lists them all.
+//!
+//! Each case uses its own key prefix and removes what it made, so the cases can run one
+//! after another against one target. Cases with [`Case::mounts`] set mount the returned
+//! mounts with [`mount::mount_all`](crate::mount::mount_all) to write and read files: they need
+//! root, and whatever filesystem the mounts name (overlayfs for an overlay snapshotter).
+//! The others only call the API.
+//!
+//! The example runs the cases that mount nothing against a snapshotter that keeps only
+//! metadata (its mounts are empty), served in-process:
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use ctrd_snapshots::conformance::{self, CASES, Target};
+//! use ctrd_snapshots::{Filter, Info, Kind, Labels, Listener, MetaStore, Mount, Result};
+//! use ctrd_snapshots::{Snapshotter, Usage};
+//!
+//! /// Metadata only: prepare, commit, views, labels and listing, but no files.
+//! struct MetadataOnly(MetaStore);
+//!
+//! impl Snapshotter for MetadataOnly {
+//!     fn stat(&self, key: &str) -> Result<Info> { self.0.stat(key) }
+//!     fn update(&self, info: Info, paths: &[String]) -> Result<Info> { self.0.update(info, paths) }
+//!     fn usage(&self, key: &str) -> Result<Usage> {
+//!         Ok(self.0.usage(key)?.1.unwrap_or_default())
+//!     }
+//!     fn mounts(&self, key: &str) -> Result<Vec<Mount>> { self.0.get(key).map(|_| Vec::new()) }
+//!     fn prepare(&self, key: &str, parent: Option<&str>, labels: Labels) -> Result<Vec<Mount>> {
+//!         self.0.create(Kind::Active, key, parent, labels, |_| Ok(())).map(|_| Vec::new())
+//!     }
+//!     fn view(&self, key: &str, parent: Option<&str>, labels: Labels) -> Result<Vec<Mount>> {
+//!         self.0.create(Kind::View, key, parent, labels, |_| Ok(())).map(|_| Vec::new())
+//!     }
+//!     fn commit(&self, name: &str, key: &str, rebase: Option<&str>, labels: Labels) -> Result<()> {
+//!         let id = self.0.get(key)?.id;
+//!         self.0.commit(key, name, id, rebase, labels, Usage::default())
+//!     }
+//!     fn remove(&self, key: &str) -> Result<()> { self.0.remove(key).map(drop) }
+//!     fn walk(&self, filter: &Filter, f: &mut dyn FnMut(Info) -> Result<()>) -> Result<()> {
+//!         self.0.walk(filter, f)
+//!     }
+//!     fn cleanup(&self) -> Result<()> { Ok(()) }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+//!     let dir = tempfile::tempdir()?;
+//!     let store = MetaStore::open(&dir.path().join("metadata.redb"))?;
+//!     let socket = dir.path().join("snapshotter.sock");
+//!     let listener = Listener::bind(&socket)?;
+//!     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//!     let server = tokio::spawn(ctrd_snapshots::serve_until(
+//!         listener,
+//!         Arc::new(MetadataOnly(store)),
+//!         async move { let _ = stopped.await; },
+//!     ));
+//!
+//!     let target = Target::direct(&socket).await?;
+//!     for case in CASES.iter().filter(|case| !case.mounts) {
+//!         conformance::run(&target, case).await?;
+//!         println!("{}: passed", case.name);
+//!     }
+//!
+//!     let _ = stop.send(());
+//!     server.await??;
+//!     Ok(())
+//! }
+//! ```
+
+mod calls;
+mod cases;
+mod mounted;
+mod target;
+
+pub use cases::{CASES, Case, run};
+pub use mounted::Mounted;
+pub use target::Target;
