@@ -29,9 +29,12 @@ fi
 need=()
 for pair in containerd:containerd runc:runc busybox:busybox-static criu:criu rsyslogd:rsyslog tmux:tmux docker-registry:docker-registry skopeo:skopeo \
     /usr/lib/cni/bridge:containernetworking-plugins ip:iproute2 mkfs.ext4:e2fsprogs iptables:iptables \
-    ipcmk:util-linux; do
+    ipcmk:util-linux cc:gcc; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
+# The test images' small programs (the pods' pause, critest's probes) are C built with
+# `cc -static`, which needs glibc's static library.
+[ -e "$(cc -print-file-name=libc.a 2>/dev/null)" ] || need+=(libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-testbed: installing ${need[*]}"
   apt-get update -qq

@@ -193,11 +193,7 @@ impl CritestRegistry {
     /// images), and writes the `certs.d` folder.
     pub fn start() -> Result<CritestRegistry, Error> {
         let registry = Registry::start()?;
-        let scratch = tempfile::Builder::new()
-            .prefix("ctrd-critest-build-")
-            .tempdir_in("/tmp")
-            .map_err(|e| Error::io("/tmp", e))?;
-        let probe = build_nnp_probe(scratch.path())?;
+        let probe = build_nnp_probe()?;
         let busybox = std::fs::read(BUSYBOX).map_err(|e| Error::io(BUSYBOX, e))?;
         let pause = ImageArchive::pause("registry.k8s.io/pause:3.9")?;
         registry.push(&pause.path(), "pause", "3.9")?;
@@ -241,34 +237,13 @@ impl CritestRegistry {
 }
 
 /// The program of the `nonewprivs` image: prints `Effective uid: N` (cri-tools' test reads
-/// that line). Compiled statically with the machine's C compiler (the one Rust links with),
-/// since the image holds no C library.
-fn build_nnp_probe(scratch: &Path) -> Result<Vec<u8>, Error> {
-    let source = scratch.join("nnp-probe.c");
-    let program = scratch.join("nnp-probe");
-    std::fs::write(
-        &source,
+/// that line); static, since the image holds no C library.
+fn build_nnp_probe() -> Result<Vec<u8>, Error> {
+    crate::static_c::compile(
+        "nnp-probe",
         "#include <stdio.h>\n#include <unistd.h>\n\
          int main(void) { printf(\"Effective uid: %d\\n\", (int)geteuid()); return 0; }\n",
     )
-    .map_err(|e| Error::io(&source, e))?;
-    let out = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&program)
-        .arg(&source)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|_| Error::Missing {
-            what: "a C compiler (cc, with libc6-dev for static linking)".into(),
-            path: "cc".into(),
-        })?;
-    if !out.status.success() {
-        return Err(Error::Build {
-            what: "the nonewprivs image's probe (cc -static)".into(),
-            reason: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    std::fs::read(&program).map_err(|e| Error::io(&program, e))
 }
 
 /// How one critest spec ended.

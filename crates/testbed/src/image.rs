@@ -73,17 +73,19 @@ impl ImageArchive {
     }
 
     /// A pause image for pods' sandbox containers, named `name` (such as
-    /// [`PAUSE_IMAGE`](crate::cri::PAUSE_IMAGE)): busybox's shell as PID 1, sleeping, reaping
-    /// children and leaving with status 0 on SIGTERM or SIGINT, as Kubernetes' `pause` does.
+    /// [`PAUSE_IMAGE`](crate::cri::PAUSE_IMAGE)): busybox with a static `/pause` program as
+    /// PID 1 that sleeps, reaps children and leaves with status 0 on SIGTERM or SIGINT, as
+    /// Kubernetes' `pause` does. Needs the machine's C compiler (`cc`, `libc6-dev`).
     pub fn pause(name: &str) -> Result<ImageArchive, Error> {
         let config = serde_json::json!({
-            "Entrypoint": [
-                "/bin/sh", "-c",
-                "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done",
-            ],
+            "Entrypoint": ["/pause"],
             "Env": ["PATH=/bin"],
         });
-        ImageArchive::build(name, &[], config)
+        let program = crate::static_c::pause_program()?;
+        let layer = vec![Change::Write(
+            ImageFile::new("/pause", &program).mode(0o755),
+        )];
+        ImageArchive::build(name, &[layer], config)
     }
 
     fn build(

@@ -52,6 +52,7 @@ mod rsyslog;
 mod served_shim;
 mod shim;
 mod snapshotter;
+mod static_c;
 mod status_server;
 mod tls;
 mod token;
