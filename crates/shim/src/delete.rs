@@ -50,3 +50,34 @@ fn remove_dead_socket(bundle: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixListener;
+
+    use super::remove_dead_socket;
+
+    #[test]
+    fn only_a_socket_nobody_listens_on_is_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bundle = dir.path();
+        let socket = bundle.join("s.sock");
+        let address = format!("unix://{}", socket.display());
+        std::fs::write(bundle.join("address"), &address).expect("address file");
+
+        // A live shim's socket (another container of its group) is kept.
+        let listener = UnixListener::bind(&socket).expect("bind");
+        remove_dead_socket(bundle);
+        assert!(socket.exists(), "a served socket is kept");
+
+        // Its shim died: the file is left, nobody listens.
+        drop(listener);
+        remove_dead_socket(bundle);
+        assert!(!socket.exists(), "a dead shim's socket is removed");
+
+        // Anything but a socket is never removed.
+        std::fs::write(&socket, b"not a socket").expect("file");
+        remove_dead_socket(bundle);
+        assert!(socket.exists(), "a plain file is kept");
+    }
+}
