@@ -58,6 +58,12 @@ impl Stdio {
             Ok(Stdio::File(PathBuf::from(path)))
         } else if let Some(rest) = uri.strip_prefix("binary://") {
             let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "log URI {uri:?}: the logging binary's path {path:?} must be absolute \
+                     (binary:///path/to/driver)"
+                ));
+            }
             let args = query
                 .split('&')
                 .filter(|p| !p.is_empty())
@@ -150,6 +156,17 @@ pub(crate) fn prepare(namespace: &str, id: &str, stdio: &Stdio) -> Result<Prepar
             prepared.stderr = uri;
         }
         Stdio::Binary { path, args } => {
+            // containerd's shims run the driver from their own working folder: a relative
+            // path would name a different program (or none) there.
+            if !path.is_absolute() {
+                return Err(Error::Stdio {
+                    id: id.to_owned(),
+                    reason: format!(
+                        "logging binary {} must be an absolute path (binary:///path/to/driver)",
+                        path.display()
+                    ),
+                });
+            }
             // Each key and value is escaped, so none can end its pair or add another.
             let query: Vec<String> = args
                 .iter()
@@ -285,6 +302,37 @@ mod tests {
                 ("path".to_owned(), "/var/log/a.log".to_owned()),
                 ("tag".to_owned(), "x&y".to_owned())
             ]
+        );
+    }
+
+    #[test]
+    fn relative_logging_binaries_are_refused() {
+        for uri in [
+            "binary://bin/driver",
+            "binary://driver?path=/x",
+            "binary://",
+        ] {
+            let error = Stdio::from_log_uri(uri).expect_err(uri);
+            assert!(error.contains("must be absolute"), "{uri}: {error}");
+        }
+        let relative = Stdio::Binary {
+            path: "bin/driver".into(),
+            args: Vec::new(),
+        };
+        let error = prepare("default", "c1", &relative).expect_err("a relative binary");
+        assert_eq!(
+            error.to_string(),
+            "stdio of c1: logging binary bin/driver must be an absolute path \
+             (binary:///path/to/driver)"
+        );
+        let absolute = Stdio::Binary {
+            path: "/usr/local/bin/driver".into(),
+            args: vec![("path".into(), "/var/log/c1.log".into())],
+        };
+        let prepared = prepare("default", "c1", &absolute).expect("an absolute binary");
+        assert_eq!(
+            prepared.stdout,
+            "binary:///usr/local/bin/driver?path=/var/log/c1.log"
         );
     }
 

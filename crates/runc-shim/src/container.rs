@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ctrd_api::containerd::runc::v1::Options;
 use ctrd_api::prost_types::Timestamp;
@@ -39,6 +40,10 @@ pub struct Container {
     pub restore: Option<PendingRestore>,
     /// Its cgroup, found once its init process exists; `Stats` reads its files.
     pub cgroup: Option<Figures>,
+    /// Held across the runc calls that end the container (`kill` of init, `delete`), as the
+    /// Go shim's process lock is: a `Delete` waits for a `Kill` in flight, so the `Kill` is
+    /// answered before the shim can be shut down under it.
+    pub life: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What `Start` needs to restore a container created from a checkpoint.

@@ -70,6 +70,7 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
         init_exit: None,
         restore: None,
         cgroup: None,
+        life: Default::default(),
     };
     if !req.checkpoint.is_empty() {
         // Restored at Start, as containerd expects a created task first.

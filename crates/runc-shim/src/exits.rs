@@ -251,6 +251,7 @@ mod tests {
             init_exit: None,
             restore: None,
             cgroup: None,
+            life: Default::default(),
         }
     }
 

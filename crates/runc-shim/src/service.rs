@@ -396,9 +396,14 @@ impl Service {
 
     async fn kill(&self, req: KillRequest) -> Result<(), Error> {
         let signal = crate::validate::signal(req.signal)?;
-        let (runc, state) = self.with(&req.id, |c| {
-            Ok((c.runc.clone(), c.process(&req.exec_id)?.state()))
-        })?;
+        let (runc, life) = self.with(&req.id, |c| Ok((c.runc.clone(), c.life.clone())))?;
+        // Init's kill goes through runc: a Delete must wait for it (see `Container::life`).
+        let _life = if req.exec_id.is_empty() {
+            Some(life.lock_owned().await)
+        } else {
+            None
+        };
+        let state = self.with(&req.id, |c| Ok(c.process(&req.exec_id)?.state()))?;
         let Some(pid) = state.live_pid() else {
             if matches!(state, State::Defined | State::StartFailed) {
                 return Err(Error::NotStarted {
@@ -439,6 +444,8 @@ impl Service {
             let state = self.with_mut(&req.id, |c| c.remove_exec(&req.exec_id))?;
             return Ok(deleted(state));
         }
+        let life = self.with(&req.id, |c| Ok(c.life.clone()))?;
+        let _life = life.lock_owned().await;
         let (runc, state) = self.with(&req.id, |c| Ok((c.runc.clone(), c.init.state())))?;
         if matches!(state, State::Running { .. } | State::Paused { .. }) {
             return Err(Error::StillRunning {

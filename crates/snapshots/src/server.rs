@@ -196,6 +196,15 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         let info = r
             .info
             .ok_or_else(|| Status::invalid_argument("update needs the snapshot's info"))?;
+        // containerd sends UNKNOWN (0) when it does not name the kind; a number outside the
+        // enum is a peer that speaks another protocol, not a kind to guess.
+        if api::Kind::try_from(info.kind).is_err() {
+            return Err(Status::invalid_argument(format!(
+                "update of snapshot {:?}: kind {} is not a snapshot kind (0 unknown, 1 view, \
+                 2 active, 3 committed)",
+                info.name, info.kind
+            )));
+        }
         let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
         let info = info_from_api(info);
         let updated = self.run(move |s| s.update(info, &paths)).await?;
@@ -257,5 +266,115 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
     async fn cleanup(&self, _: Request<api::CleanupRequest>) -> Result<Response<()>, Status> {
         self.run(|s| s.cleanup()).await?;
         Ok(Response::new(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{Result, Usage};
+    use api::snapshots_server::Snapshots;
+
+    /// Records the updates that reach it; every other call is unreachable in these tests.
+    #[derive(Default)]
+    struct Recorder {
+        updated: Mutex<Vec<Info>>,
+    }
+
+    fn unused<T>(key: &str) -> Result<T> {
+        Err(Error::NotFound { key: key.into() })
+    }
+
+    impl Snapshotter for Recorder {
+        fn stat(&self, key: &str) -> Result<Info> {
+            unused(key)
+        }
+        fn update(&self, info: Info, _: &[String]) -> Result<Info> {
+            self.updated
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(info.clone());
+            Ok(info)
+        }
+        fn usage(&self, key: &str) -> Result<Usage> {
+            unused(key)
+        }
+        fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
+            unused(key)
+        }
+        fn prepare(&self, key: &str, _: Option<&str>, _: Labels) -> Result<Vec<Mount>> {
+            unused(key)
+        }
+        fn view(&self, key: &str, _: Option<&str>, _: Labels) -> Result<Vec<Mount>> {
+            unused(key)
+        }
+        fn commit(&self, _: &str, key: &str, _: Option<&str>, _: Labels) -> Result<()> {
+            unused(key)
+        }
+        fn remove(&self, key: &str) -> Result<()> {
+            unused(key)
+        }
+        fn walk(&self, _: &Filter, _: &mut dyn FnMut(Info) -> Result<()>) -> Result<()> {
+            Ok(())
+        }
+        fn cleanup(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn update(kind: i32) -> api::UpdateSnapshotRequest {
+        api::UpdateSnapshotRequest {
+            info: Some(api::Info {
+                name: "default/1/layer".into(),
+                kind,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn update_refuses_kinds_outside_the_enum() {
+        let recorder = Arc::new(Recorder::default());
+        let service = SnapshotsService::new(Arc::clone(&recorder));
+        for kind in [4, 99, -1, i32::MAX] {
+            let status = service
+                .update(Request::new(update(kind)))
+                .await
+                .expect_err("an unknown kind");
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "kind {kind}");
+            assert!(
+                status
+                    .message()
+                    .contains(&format!("kind {kind} is not a snapshot kind")),
+                "{}",
+                status.message()
+            );
+        }
+        assert!(
+            recorder
+                .updated
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty(),
+            "no refused update reached the snapshotter"
+        );
+        // containerd's own updates name no kind (UNKNOWN) or the snapshot's own.
+        for kind in [0, 1, 2, 3] {
+            service
+                .update(Request::new(update(kind)))
+                .await
+                .unwrap_or_else(|e| panic!("kind {kind}: {e}"));
+        }
+        assert_eq!(
+            recorder
+                .updated
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len(),
+            4
+        );
     }
 }

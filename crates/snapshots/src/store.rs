@@ -10,7 +10,8 @@
 //! transaction, [`MetaStore::create`]'s `then`, is meant for a rename.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock};
 use std::time::SystemTime;
 
 use redb::{
@@ -58,31 +59,45 @@ pub struct Snapshot {
 }
 
 /// The metadata store: a redb database file.
+///
+/// After an I/O error (a full disk, say) redb refuses every later transaction until the
+/// database is closed and opened again; the store does that itself: the call that met the
+/// error closes the database, and the next call opens it again (repairing it if needed), so
+/// the store works again as soon as the disk does.
 #[derive(Debug)]
 pub struct MetaStore {
-    db: Database,
+    path: PathBuf,
+    /// `None` between a call that met an I/O error and the next call.
+    db: RwLock<Option<Database>>,
+}
+
+/// Opens (or creates) the database at `path` with every table in it.
+fn open_database(path: &Path, call: &'static str) -> Result<Database> {
+    let db = Database::create(path).map_err(|e| Error::store(call, e))?;
+    let txn = db.begin_write().map_err(|e| Error::store(call, e))?;
+    {
+        txn.open_table(SNAPSHOTS)
+            .map_err(|e| Error::store("creating tables", e))?;
+        txn.open_multimap_table(CHILDREN)
+            .map_err(|e| Error::store("creating tables", e))?;
+        txn.open_table(IDS)
+            .map_err(|e| Error::store("creating tables", e))?;
+        txn.open_table(META)
+            .map_err(|e| Error::store("creating tables", e))?;
+    }
+    txn.commit()
+        .map_err(|e| Error::store("creating tables", e))?;
+    Ok(db)
 }
 
 impl MetaStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<MetaStore> {
-        let db = Database::create(path).map_err(|e| Error::store("opening the database", e))?;
-        let txn = db
-            .begin_write()
-            .map_err(|e| Error::store("opening the database", e))?;
-        {
-            txn.open_table(SNAPSHOTS)
-                .map_err(|e| Error::store("creating tables", e))?;
-            txn.open_multimap_table(CHILDREN)
-                .map_err(|e| Error::store("creating tables", e))?;
-            txn.open_table(IDS)
-                .map_err(|e| Error::store("creating tables", e))?;
-            txn.open_table(META)
-                .map_err(|e| Error::store("creating tables", e))?;
-        }
-        txn.commit()
-            .map_err(|e| Error::store("creating tables", e))?;
-        Ok(MetaStore { db })
+        let db = open_database(path, "opening the database")?;
+        Ok(MetaStore {
+            path: path.to_owned(),
+            db: RwLock::new(Some(db)),
+        })
     }
 
     /// Records a new active snapshot or view `key` on `parent` (which must be committed) and
@@ -90,6 +105,18 @@ impl MetaStore {
     /// recorded. `then` should be quick (a rename); a crash after it and before the commit
     /// leaves a directory only `Cleanup` knows to remove.
     pub fn create<T>(
+        &self,
+        kind: Kind,
+        key: &str,
+        parent: Option<&str>,
+        labels: Labels,
+        then: impl FnOnce(&Snapshot) -> Result<T>,
+    ) -> Result<(Snapshot, T)> {
+        self.closed_after_io_error(self.create_once(kind, key, parent, labels, then))
+    }
+
+    /// [`MetaStore::create`], without closing the database after an I/O error.
+    fn create_once<T>(
         &self,
         kind: Kind,
         key: &str,
@@ -170,6 +197,11 @@ impl MetaStore {
 
     /// The snapshot `key`: its id, kind and parent chain.
     pub fn get(&self, key: &str) -> Result<Snapshot> {
+        self.closed_after_io_error(self.get_once(key))
+    }
+
+    /// [`MetaStore::get`], without closing the database after an I/O error.
+    fn get_once(&self, key: &str) -> Result<Snapshot> {
         let txn = self.read("get")?;
         let snapshots = txn
             .open_table(SNAPSHOTS)
@@ -185,6 +217,11 @@ impl MetaStore {
 
     /// What is known of `key`.
     pub fn stat(&self, key: &str) -> Result<Info> {
+        self.closed_after_io_error(self.stat_once(key))
+    }
+
+    /// [`MetaStore::stat`], without closing the database after an I/O error.
+    fn stat_once(&self, key: &str) -> Result<Info> {
         let txn = self.read("stat")?;
         let snapshots = txn
             .open_table(SNAPSHOTS)
@@ -194,6 +231,11 @@ impl MetaStore {
 
     /// The stored usage of `key` (committed snapshots only) with its id and kind.
     pub fn usage(&self, key: &str) -> Result<(Snapshot, Option<Usage>)> {
+        self.closed_after_io_error(self.usage_once(key))
+    }
+
+    /// [`MetaStore::usage`], without closing the database after an I/O error.
+    fn usage_once(&self, key: &str) -> Result<(Snapshot, Option<Usage>)> {
         let txn = self.read("usage")?;
         let snapshots = txn
             .open_table(SNAPSHOTS)
@@ -212,6 +254,11 @@ impl MetaStore {
     /// is empty or holds `labels`, one label per `labels.KEY` path (removed when `info`
     /// lacks it). Other fields cannot change.
     pub fn update(&self, info: Info, fieldpaths: &[String]) -> Result<Info> {
+        self.closed_after_io_error(self.update_once(info, fieldpaths))
+    }
+
+    /// [`MetaStore::update`], without closing the database after an I/O error.
+    fn update_once(&self, info: Info, fieldpaths: &[String]) -> Result<Info> {
         check_labels(&info.labels)?;
         for path in fieldpaths {
             if path != "labels" && !path.starts_with("labels.") {
@@ -253,6 +300,19 @@ impl MetaStore {
     /// snapshot keeps the id, inherits the active one's `containerd.io/snapshot/` labels and
     /// takes `labels` over them.
     pub fn commit(
+        &self,
+        key: &str,
+        name: &str,
+        id: u64,
+        rebase: Option<&str>,
+        labels: Labels,
+        usage: Usage,
+    ) -> Result<()> {
+        self.closed_after_io_error(self.commit_once(key, name, id, rebase, labels, usage))
+    }
+
+    /// [`MetaStore::commit`], without closing the database after an I/O error.
+    fn commit_once(
         &self,
         key: &str,
         name: &str,
@@ -347,6 +407,11 @@ impl MetaStore {
     /// Forgets `key`, which must have no children; returns its id and kind so the caller
     /// can remove its directory after the transaction.
     pub fn remove(&self, key: &str) -> Result<(u64, Kind)> {
+        self.closed_after_io_error(self.remove_once(key))
+    }
+
+    /// [`MetaStore::remove`], without closing the database after an I/O error.
+    fn remove_once(&self, key: &str) -> Result<(u64, Kind)> {
         let txn = self.write("remove")?;
         let removed = {
             let mut snapshots = txn
@@ -388,6 +453,11 @@ impl MetaStore {
     /// Calls `f` with every snapshot `filter` matches, in key order, from one consistent
     /// read (writers are not blocked meanwhile).
     pub fn walk(&self, filter: &Filter, f: &mut dyn FnMut(Info) -> Result<()>) -> Result<()> {
+        self.closed_after_io_error(self.walk_once(filter, f))
+    }
+
+    /// [`MetaStore::walk`], without closing the database after an I/O error.
+    fn walk_once(&self, filter: &Filter, f: &mut dyn FnMut(Info) -> Result<()>) -> Result<()> {
         let txn = self.read("walk")?;
         let snapshots = txn
             .open_table(SNAPSHOTS)
@@ -405,6 +475,11 @@ impl MetaStore {
 
     /// Every id the store knows, with its key: directories named otherwise are orphans.
     pub fn ids(&self) -> Result<BTreeMap<u64, String>> {
+        self.closed_after_io_error(self.ids_once())
+    }
+
+    /// [`MetaStore::ids`], without closing the database after an I/O error.
+    fn ids_once(&self) -> Result<BTreeMap<u64, String>> {
         let txn = self.read("listing ids")?;
         let ids = txn
             .open_table(IDS)
@@ -418,11 +493,44 @@ impl MetaStore {
     }
 
     fn read(&self, call: &'static str) -> Result<redb::ReadTransaction> {
-        self.db.begin_read().map_err(|e| Error::store(call, e))
+        self.with_database(|db| db.begin_read().map_err(|e| Error::store(call, e)))
     }
 
     fn write(&self, call: &'static str) -> Result<WriteTransaction> {
-        self.db.begin_write().map_err(|e| Error::store(call, e))
+        self.with_database(|db| db.begin_write().map_err(|e| Error::store(call, e)))
+    }
+
+    /// Runs `begin` on the open database, opening it again first if an I/O error closed it.
+    fn with_database<T>(&self, begin: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        {
+            let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(db) = db.as_ref() {
+                return begin(db);
+            }
+        }
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = db.as_ref() {
+            return begin(db);
+        }
+        let db = db.insert(open_database(
+            &self.path,
+            "opening the database again after an I/O error",
+        )?);
+        begin(db)
+    }
+
+    /// Closes the database when `result` is an I/O error of redb's, which it would repeat
+    /// for every later transaction; the next call opens it again.
+    fn closed_after_io_error<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(Error::Store {
+            error: redb::Error::Io(_) | redb::Error::PreviousIo,
+            ..
+        }) = &result
+        {
+            let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+            *db = None;
+        }
+        result
     }
 }
 

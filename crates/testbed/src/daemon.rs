@@ -285,6 +285,19 @@ impl Containerd {
     /// would) and starts the same daemon again on the same folders and sockets.
     pub fn restart(mut self, extra_path: &[&Path]) -> Result<Containerd, Error> {
         self.stop_daemon();
+        self.respawn(extra_path)
+    }
+
+    /// Kills this daemon with SIGKILL (a crash: nothing of its own shutdown runs; its shims
+    /// and containers keep running) and starts the same daemon again on the same folders and
+    /// sockets.
+    pub fn crash_and_restart(mut self, extra_path: &[&Path]) -> Result<Containerd, Error> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.respawn(extra_path)
+    }
+
+    fn respawn(mut self, extra_path: &[&Path]) -> Result<Containerd, Error> {
         let dir = self.dir.take().ok_or_else(|| Error::DaemonStart {
             daemon: self.daemon.version().into(),
             reason: "already restarted".into(),

@@ -17,6 +17,9 @@
 //!   [`CutProxy`] drops a download mid-way; [`StatusServer`] answers every request with one
 //!   status.
 //! - [`OurShim`] builds our runc shim and puts it where a [`Containerd`] finds it.
+//! - [`SmallFs`] is a small tmpfs that a ballast file fills (the disk-full tests).
+//! - [`leftovers::left_behind`] lists what a namespace's containers and shims left behind
+//!   (processes, mounts, runc state, sockets, cgroups): the last check of a fault test.
 //! - [`critest`] runs Kubernetes' CRI conformance suite against a CRI daemon, its images
 //!   served by a private registry.
 //! - [`cri`] turns on Kubernetes' CRI plugin in a daemon (runtime handlers, a pause image,
@@ -46,11 +49,13 @@ mod cut_proxy;
 mod daemon;
 mod error;
 mod image;
+pub mod leftovers;
 mod registry;
 mod rootfs;
 mod rsyslog;
 mod served_shim;
 mod shim;
+mod small_fs;
 mod snapshotter;
 mod static_c;
 mod status_server;
@@ -70,6 +75,7 @@ pub use rootfs::Rootfs;
 pub use rsyslog::Rsyslog;
 pub use served_shim::ServedShim;
 pub use shim::OurShim;
+pub use small_fs::SmallFs;
 pub use snapshotter::SnapshotterProcess;
 pub use status_server::StatusServer;
 pub use tls::{SigningKey, TlsFiles};

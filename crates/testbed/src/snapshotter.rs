@@ -19,12 +19,32 @@ pub struct SnapshotterProcess {
     args: Vec<String>,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// The root folder when the caller chose it (else `root` in `dir`).
+    root: Option<PathBuf>,
 }
 
 impl SnapshotterProcess {
     /// Starts `binary` with its root and socket in a new folder, plus `args`, and waits for
     /// its socket.
     pub fn start(binary: &Path, args: &[&str]) -> Result<SnapshotterProcess, Error> {
+        SnapshotterProcess::start_at(binary, None, args)
+    }
+
+    /// Starts `binary` as [`start`](Self::start) does, with `root` as its root folder (on a
+    /// [`SmallFs`](crate::SmallFs), say); the socket and log stay in a private folder.
+    pub fn start_on(
+        binary: &Path,
+        root: &Path,
+        args: &[&str],
+    ) -> Result<SnapshotterProcess, Error> {
+        SnapshotterProcess::start_at(binary, Some(root), args)
+    }
+
+    fn start_at(
+        binary: &Path,
+        root: Option<&Path>,
+        args: &[&str],
+    ) -> Result<SnapshotterProcess, Error> {
         crate::require_root()?;
         if !binary.is_file() {
             return Err(Error::Missing {
@@ -41,6 +61,7 @@ impl SnapshotterProcess {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
             dir,
+            root: root.map(Path::to_owned),
         };
         process.spawn()?;
         Ok(process)
@@ -98,7 +119,9 @@ impl SnapshotterProcess {
 
     /// The snapshotter's root folder.
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.root
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("root"))
     }
 
     /// The socket it serves on.
@@ -151,5 +174,8 @@ impl Drop for SnapshotterProcess {
     fn drop(&mut self) {
         self.stop();
         cleanup::unmount_under(self.dir.path());
+        if let Some(root) = &self.root {
+            cleanup::unmount_under(root);
+        }
     }
 }

@@ -323,6 +323,16 @@ impl Bed {
         })
     }
 
+    /// Kills containerd with SIGKILL and starts the same one again on the same folders.
+    pub fn crash_containerd(&mut self) {
+        let old = self.containerd.take().expect("containerd");
+        let refs: Vec<&Path> = self.path.iter().map(PathBuf::as_path).collect();
+        self.containerd = Some(
+            old.crash_and_restart(&refs)
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+
     /// Stops containerd and starts the same one again on the same folders.
     pub fn restart_containerd(&mut self) {
         let old = self.containerd.take().expect("containerd");
@@ -455,4 +465,46 @@ impl Drop for Events {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits up to `limit` for `child` and returns its output; `None` (after killing it) if it
+/// was still running then.
+pub fn output_within(mut child: Child, limit: Duration) -> Option<Output> {
+    use std::io::Read;
+    let deadline = Instant::now() + limit;
+    // Read both pipes on threads so a chatty child cannot fill a pipe and stall.
+    let out = child.stdout.take().map(|mut s| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = s.read_to_end(&mut bytes);
+            bytes
+        })
+    });
+    let err = child.stderr.take().map(|mut s| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = s.read_to_end(&mut bytes);
+            bytes
+        })
+    });
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let collect = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        h.and_then(|h| h.join().ok()).unwrap_or_default()
+    };
+    let (stdout, stderr) = (collect(out), collect(err));
+    status.map(|status| Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
