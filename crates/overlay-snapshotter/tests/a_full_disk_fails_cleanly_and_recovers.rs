@@ -7,11 +7,10 @@ mod common;
 
 use std::path::Path;
 
-use common::conformance::{commit, list, prepare, remove, stat, view};
 use common::proxy::binary;
-use common::{Mounted, Target};
 use ctrd_api::containerd::services::snapshots::v1 as api;
-use ctrd_client::Client;
+use ctrd_snapshots::conformance::calls::{cleanup, commit, list, prepare, remove, stat, view};
+use ctrd_snapshots::conformance::{Mounted, Target};
 use ctrd_testbed::{SmallFs, SnapshotterProcess};
 
 const SIZE: u64 = 16 << 20;
@@ -23,24 +22,16 @@ fn says_no_space(status: &tonic::Status) -> bool {
 }
 
 async fn target(process: &SnapshotterProcess) -> Target {
-    let client = Client::connect(process.address())
+    Target::direct(&process.address())
         .await
         .expect("connect to the snapshotter")
-        .with_namespace("default");
-    Target {
-        client,
-        snapshotter: "ours".into(),
-        proxied: false,
-        root: process.root(),
-        lease: None,
-    }
 }
 
 /// Reads `file` from a view of the committed snapshot `parent`, removing the view.
 async fn read_through_view(t: &Target, parent: &str, key: &str, file: &str) -> Vec<u8> {
     let mounts = view(t, key, parent).await.expect("view of the layer");
     let bytes = {
-        let mounted = Mounted::new(&mounts);
+        let mounted = Mounted::new(&mounts).expect("mount the snapshot");
         std::fs::read(mounted.path().join(file)).expect("the layer's file")
     };
     remove(t, key).await.expect("remove the view");
@@ -62,14 +53,14 @@ async fn a_full_disk_fails_cleanly_and_recovers() {
     // A layer committed while there is room.
     let mounts = prepare(&t, "layer-active", "").await.expect("prepare");
     {
-        let mounted = Mounted::new(&mounts);
+        let mounted = Mounted::new(&mounts).expect("mount the snapshot");
         std::fs::write(mounted.path().join("file"), PAYLOAD).expect("write into the layer");
     }
     commit(&t, "layer", "layer-active").await.expect("commit");
     // An active snapshot on it, with a file, to commit once the disk is full.
     let mounts = prepare(&t, "upper-active", "layer").await.expect("prepare");
     {
-        let mounted = Mounted::new(&mounts);
+        let mounted = Mounted::new(&mounts).expect("mount the snapshot");
         std::fs::write(mounted.path().join("upper"), b"upper\n").expect("write");
     }
     let snapshots_before = folders_under(&root.join("snapshots"));
@@ -163,12 +154,7 @@ async fn a_full_disk_fails_cleanly_and_recovers() {
     assert_eq!(keys, vec!["layer".to_owned(), "upper".to_owned()]);
     remove(&t, "upper").await.expect("remove");
     remove(&t, "layer").await.expect("remove");
-    t.snapshots()
-        .cleanup(api::CleanupRequest {
-            snapshotter: t.snapshotter.clone(),
-        })
-        .await
-        .expect("cleanup");
+    cleanup(&t).await.expect("cleanup");
     assert_eq!(
         folders_under(&root.join("snapshots")),
         0,

@@ -1,4 +1,5 @@
-//! The Snapshots calls the cases make, one function each, in the target's namespace and lease.
+//! The Snapshots calls the cases make, one function each, in the target's namespace and lease:
+//! public for cases of a snapshotter's own.
 
 use std::collections::HashMap;
 
@@ -9,18 +10,20 @@ use tonic::Status;
 use super::Target;
 
 /// Labels from pairs.
-pub(super) fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+pub fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).into(), (*v).into()))
         .collect()
 }
 
-pub(super) async fn prepare(t: &Target, key: &str, parent: &str) -> Result<Vec<Mount>, Status> {
+/// `Prepare` of `key` on `parent` (empty for none); the mounts.
+pub async fn prepare(t: &Target, key: &str, parent: &str) -> Result<Vec<Mount>, Status> {
     prepare_labelled(t, key, parent, &[]).await
 }
 
-pub(super) async fn prepare_labelled(
+/// `Prepare` of `key` on `parent` with labels; the mounts.
+pub async fn prepare_labelled(
     t: &Target,
     key: &str,
     parent: &str,
@@ -37,7 +40,8 @@ pub(super) async fn prepare_labelled(
         .map(|r| r.into_inner().mounts)
 }
 
-pub(super) async fn view(t: &Target, key: &str, parent: &str) -> Result<Vec<Mount>, Status> {
+/// `View` of `key` on `parent`; the mounts.
+pub async fn view(t: &Target, key: &str, parent: &str) -> Result<Vec<Mount>, Status> {
     t.snapshots()
         .view(t.request(api::ViewSnapshotRequest {
             snapshotter: t.snapshotter(),
@@ -49,7 +53,8 @@ pub(super) async fn view(t: &Target, key: &str, parent: &str) -> Result<Vec<Moun
         .map(|r| r.into_inner().mounts)
 }
 
-pub(super) async fn mounts(t: &Target, key: &str) -> Result<Vec<Mount>, Status> {
+/// `Mounts` of `key`.
+pub async fn mounts(t: &Target, key: &str) -> Result<Vec<Mount>, Status> {
     t.snapshots()
         .mounts(t.request(api::MountsRequest {
             snapshotter: t.snapshotter(),
@@ -59,11 +64,13 @@ pub(super) async fn mounts(t: &Target, key: &str) -> Result<Vec<Mount>, Status> 
         .map(|r| r.into_inner().mounts)
 }
 
-pub(super) async fn commit(t: &Target, name: &str, key: &str) -> Result<(), Status> {
+/// `Commit` of active snapshot `key` as `name`.
+pub async fn commit(t: &Target, name: &str, key: &str) -> Result<(), Status> {
     commit_labelled(t, name, key, &[]).await
 }
 
-pub(super) async fn commit_labelled(
+/// `Commit` of active snapshot `key` as `name`, with labels.
+pub async fn commit_labelled(
     t: &Target,
     name: &str,
     key: &str,
@@ -80,7 +87,8 @@ pub(super) async fn commit_labelled(
         .map(drop)
 }
 
-pub(super) async fn remove(t: &Target, key: &str) -> Result<(), Status> {
+/// `Remove` of `key`.
+pub async fn remove(t: &Target, key: &str) -> Result<(), Status> {
     t.snapshots()
         .remove(t.request(api::RemoveSnapshotRequest {
             snapshotter: t.snapshotter(),
@@ -90,7 +98,18 @@ pub(super) async fn remove(t: &Target, key: &str) -> Result<(), Status> {
         .map(drop)
 }
 
-pub(super) async fn stat(t: &Target, key: &str) -> Result<api::Info, Status> {
+/// `Cleanup`: the snapshotter reclaims what no snapshot owns.
+pub async fn cleanup(t: &Target) -> Result<(), Status> {
+    t.snapshots()
+        .cleanup(t.request(api::CleanupRequest {
+            snapshotter: t.snapshotter(),
+        }))
+        .await
+        .map(drop)
+}
+
+/// `Stat` of `key`.
+pub async fn stat(t: &Target, key: &str) -> Result<api::Info, Status> {
     t.snapshots()
         .stat(t.request(api::StatSnapshotRequest {
             snapshotter: t.snapshotter(),
@@ -100,7 +119,8 @@ pub(super) async fn stat(t: &Target, key: &str) -> Result<api::Info, Status> {
         .map(|r| r.into_inner().info.unwrap_or_default())
 }
 
-pub(super) async fn usage(t: &Target, key: &str) -> Result<(i64, i64), Status> {
+/// `Usage` of `key`: bytes and inodes.
+pub async fn usage(t: &Target, key: &str) -> Result<(i64, i64), Status> {
     t.snapshots()
         .usage(t.request(api::UsageRequest {
             snapshotter: t.snapshotter(),
@@ -113,7 +133,8 @@ pub(super) async fn usage(t: &Target, key: &str) -> Result<(i64, i64), Status> {
         })
 }
 
-pub(super) async fn update(
+/// `Update` of `key`'s labels along the field paths given.
+pub async fn update(
     t: &Target,
     key: &str,
     pairs: &[(&str, &str)],
@@ -136,7 +157,7 @@ pub(super) async fn update(
 }
 
 /// Names of the snapshots `filters` select, sorted.
-pub(super) async fn list(t: &Target, filters: &[&str]) -> Result<Vec<String>, Status> {
+pub async fn list(t: &Target, filters: &[&str]) -> Result<Vec<String>, Status> {
     let mut stream = t
         .snapshots()
         .list(t.request(api::ListSnapshotsRequest {

@@ -77,7 +77,7 @@
 //! }
 //! ```
 
-mod calls;
+pub mod calls;
 mod cases;
 mod mounted;
 mod target;
