@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ctrd_api::containerd::types::Descriptor as ApiDescriptor;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -23,6 +24,9 @@ const MAX_JSON: u64 = 16 << 20;
 
 /// How long an import's lease lives if this process dies before removing it.
 const LEASE_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// How many of an archive's layers are written at once.
+const IMPORT_CONCURRENCY: usize = 4;
 
 /// Where each regular file of the archive lies.
 #[derive(Debug)]
@@ -205,29 +209,22 @@ impl Client {
         options.report(Progress::Total {
             bytes: blobs.iter().map(|b| b.size).sum(),
         });
-        for blob in blobs {
-            let reference = format!("import-{}", blob.digest);
-            let digest = blob.digest.clone();
-            let size = blob.size;
-            let sender = options.progress.clone();
-            let report = move |written: u64| {
-                if let Some(sender) = &sender {
-                    let _ = sender.send(Progress::Blob {
-                        digest: digest.clone(),
-                        written,
-                        size,
-                    });
-                }
-            };
-            self.write_blob(
-                &reference,
-                &blob.digest,
-                blob.size,
-                blob.labels,
-                blob.source,
-                &report,
-            )
-            .await?;
+        // Layers and configs (no labels: they refer to nothing) go in concurrently; then the
+        // manifests and indexes, in the plan's order, each after what its labels keep.
+        let (leaves, labelled): (Vec<Blob>, Vec<Blob>) =
+            blobs.into_iter().partition(|b| b.labels.is_empty());
+        // Every write started runs to its end (none is dropped half-sent); the first failure
+        // is the import's.
+        let leaves = leaves
+            .into_iter()
+            .map(|blob| self.import_blob(blob, options));
+        let written: Vec<Result<(), Error>> = futures_util::stream::iter(leaves)
+            .buffer_unordered(IMPORT_CONCURRENCY)
+            .collect()
+            .await;
+        written.into_iter().collect::<Result<Vec<()>, Error>>()?;
+        for blob in labelled {
+            self.import_blob(blob, options).await?;
         }
 
         let mut created: Vec<String> = Vec::new();
@@ -263,6 +260,34 @@ impl Client {
             }
         }
         Ok(created)
+    }
+}
+
+impl Client {
+    /// Writes one blob of an archive into the content store, reporting its progress.
+    async fn import_blob(&self, blob: Blob, options: &ImportOptions) -> Result<(), Error> {
+        let reference = format!("import-{}", blob.digest);
+        let digest = blob.digest.clone();
+        let size = blob.size;
+        let sender = options.progress.clone();
+        let report = move |written: u64| {
+            if let Some(sender) = &sender {
+                let _ = sender.send(Progress::Blob {
+                    digest: digest.clone(),
+                    written,
+                    size,
+                });
+            }
+        };
+        self.write_blob(
+            &reference,
+            &blob.digest,
+            blob.size,
+            blob.labels,
+            blob.source,
+            &report,
+        )
+        .await
     }
 }
 
