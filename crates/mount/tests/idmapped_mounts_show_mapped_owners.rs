@@ -7,6 +7,16 @@ use std::path::Path;
 
 use ctrd_mount::{Mount, idmap, mount_all, unmount_all};
 
+/// The tests run one at a time: each checks that no idmapped mount point of this process is
+/// left in the temporary folder, which another test's mount points in flight would fail.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn require_root_and_idmap(dir: &Path) {
     assert!(
         nix::unistd::geteuid().is_root(),
@@ -64,6 +74,7 @@ fn overlay(options: Vec<String>) -> Mount {
 
 #[test]
 fn overlay_lower_layers_show_through_the_map() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().expect("temporary folder");
     let root = tmp.path();
     require_root_and_idmap(root);
@@ -111,6 +122,7 @@ fn overlay_lower_layers_show_through_the_map() {
 
 #[test]
 fn a_read_only_bind_shows_through_the_map() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().expect("temporary folder");
     let root = tmp.path();
     require_root_and_idmap(root);
@@ -134,6 +146,7 @@ fn a_read_only_bind_shows_through_the_map() {
 
 #[test]
 fn a_chain_longer_than_a_page_mounts_idmapped() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().expect("temporary folder");
     let root = tmp.path();
     require_root_and_idmap(root);
@@ -159,6 +172,7 @@ fn a_chain_longer_than_a_page_mounts_idmapped() {
 
 #[test]
 fn a_bad_map_is_refused_and_nothing_is_mounted() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().expect("temporary folder");
     let root = tmp.path();
     require_root_and_idmap(root);
