@@ -142,8 +142,8 @@ pub enum Error {
         check: String,
     },
     /// Performing a snapshot's mounts failed (nothing of them stays mounted).
-    #[error(transparent)]
-    Mount(#[from] ctrd_mount::Error),
+    #[error("{0}")]
+    Mount(ctrd_mount::Error),
     /// The snapshotter does not support this call or option.
     #[error("{what} is not supported by this snapshotter")]
     Unsupported {
@@ -216,5 +216,11 @@ impl Error {
 impl From<Error> for tonic::Status {
     fn from(error: Error) -> tonic::Status {
         tonic::Status::new(error.code(), error.full_message())
+    }
+}
+
+impl From<ctrd_mount::Error> for Error {
+    fn from(error: ctrd_mount::Error) -> Error {
+        Error::Mount(error)
     }
 }
