@@ -10,9 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use ctrd_client::{
-    Credentials, Error, ImportOptions, NewContainer, Progress, PullOptions, Route, Stdio,
-};
+use ctrd_client::{Credentials, ImportOptions, NewContainer, Progress, PullOptions, Route, Stdio};
 use ctrd_testbed::{Daemon, ImageArchive, Registry, RegistryAuth, RegistryOptions};
 
 struct Registries {
@@ -28,24 +26,6 @@ fn through_transfer() -> ImportOptions {
     ImportOptions::default()
         .route(Route::Transfer)
         .unpack("overlayfs")
-}
-
-/// Expects the pull to fail with one registry error line holding every one of `words`, and
-/// nothing left.
-async fn refused(bed: &common::Bed, reference: &str, options: PullOptions, words: &[&str]) {
-    eprintln!("  {reference}: expecting {words:?}");
-    let err = bed
-        .client
-        .pull(reference, options)
-        .await
-        .expect_err("the pull should fail");
-    let text = err.to_string();
-    assert!(matches!(err, Error::Registry { .. }), "{err:?}");
-    assert_eq!(text.lines().count(), 1, "{text}");
-    for word in words {
-        assert!(text.contains(word), "{word:?} not in: {text}");
-    }
-    bed.assert_empty().await;
 }
 
 /// Pulls, checks the image and its unpacked snapshot, removes it and finds nothing left.
@@ -145,12 +125,12 @@ async fn scenario(daemon: Daemon, r: &Registries) {
 
     // A missing image.
     let missing = format!("{}/ctrd/nope:v1", r.open.host());
-    refused(&bed, &missing, through_transfer().into(), &["not found"]).await;
+    common::refused(&bed, &missing, through_transfer().into(), &["not found"]).await;
 
     // Basic auth and the token flow: credentials go over the auth stream.
     let good = Credentials::new(Registry::USER, Registry::PASSWORD);
     let bad = Credentials::new(Registry::USER, "wrong");
-    refused(
+    common::refused(
         &bed,
         &r.basic_ref,
         PullOptions::from(through_transfer()).credentials(bad.clone()),

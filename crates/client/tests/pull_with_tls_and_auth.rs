@@ -8,26 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use ctrd_client::{Credentials, Error, ImportOptions, PullOptions, Route};
+use ctrd_client::{Credentials, ImportOptions, PullOptions, Route};
 use ctrd_testbed::{Daemon, ImageArchive, Registry, RegistryAuth, RegistryOptions, StatusServer};
-
-/// Pulls `reference` with `options` and expects one error line holding every one of `words`;
-/// then checks nothing was left.
-async fn refused(bed: &common::Bed, reference: &str, options: PullOptions, words: &[&str]) {
-    eprintln!("  {reference}: expecting {words:?}");
-    let err = bed
-        .client
-        .pull(reference, options)
-        .await
-        .expect_err("the pull should fail");
-    let text = err.to_string();
-    assert!(matches!(err, Error::Registry { .. }), "{err:?}");
-    assert_eq!(text.lines().count(), 1, "{text}");
-    for word in words {
-        assert!(text.contains(word), "{word:?} not in: {text}");
-    }
-    bed.assert_empty().await;
-}
 
 /// Pulls and unpacks `reference`, checks its size, removes it and finds nothing left.
 async fn pulled(bed: &common::Bed, reference: &str, options: PullOptions) {
@@ -68,16 +50,16 @@ async fn scenario(daemon: Daemon, r: &Registries) {
     // transfer service, which 2.x pulls take by default without a CA file, skips
     // verification for localhost: its rule, not ours.)
     let local = || PullOptions::from(ImportOptions::default().route(Route::Local));
-    refused(&bed, &r.basic_ref, local(), &["certificate"]).await;
+    common::refused(&bed, &r.basic_ref, local(), &["certificate"]).await;
     // Basic auth: none, wrong, right.
-    refused(
+    common::refused(
         &bed,
         &r.basic_ref,
         unpack().ca_file(&ca),
         &["basic auth", "--user"],
     )
     .await;
-    refused(
+    common::refused(
         &bed,
         &r.basic_ref,
         unpack().ca_file(&ca).credentials(bad.clone()),
@@ -95,7 +77,7 @@ async fn scenario(daemon: Daemon, r: &Registries) {
     let ca = r.token.ca_file().expect("CA file");
     let issued = r.token.token_server().expect("token endpoint").issued();
     pulled(&bed, &r.token_ref, unpack().ca_file(&ca)).await;
-    refused(
+    common::refused(
         &bed,
         &r.token_ref,
         unpack().ca_file(&ca).credentials(bad),
@@ -107,7 +89,7 @@ async fn scenario(daemon: Daemon, r: &Registries) {
 
     // A registry failing every request.
     let failing = format!("{}/ctrd/busybox:v1", r.failing.host());
-    refused(
+    common::refused(
         &bed,
         &failing,
         local().plain_http(),

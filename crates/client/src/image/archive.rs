@@ -267,18 +267,7 @@ impl Client {
     /// Writes one blob of an archive into the content store, reporting its progress.
     async fn import_blob(&self, blob: Blob, options: &ImportOptions) -> Result<(), Error> {
         let reference = format!("import-{}", blob.digest);
-        let digest = blob.digest.clone();
-        let size = blob.size;
-        let sender = options.progress.clone();
-        let report = move |written: u64| {
-            if let Some(sender) = &sender {
-                let _ = sender.send(Progress::Blob {
-                    digest: digest.clone(),
-                    written,
-                    size,
-                });
-            }
-        };
+        let report = options.blob_reporter(&blob.digest, blob.size);
         self.write_blob(
             &reference,
             &blob.digest,

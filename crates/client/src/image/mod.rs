@@ -123,6 +123,22 @@ impl ImportOptions {
             let _ = sender.send(progress);
         }
     }
+
+    /// A progress callback for the write of blob `digest` of `size` bytes, reporting
+    /// [`Progress::Blob`].
+    pub(crate) fn blob_reporter(&self, digest: &str, size: u64) -> impl Fn(u64) + Send + Sync {
+        let sender = self.progress.clone();
+        let digest = digest.to_owned();
+        move |written: u64| {
+            if let Some(sender) = &sender {
+                let _ = sender.send(Progress::Blob {
+                    digest: digest.clone(),
+                    written,
+                    size,
+                });
+            }
+        }
+    }
 }
 
 /// What an image resolves to on this platform: its manifest and config.

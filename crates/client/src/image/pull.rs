@@ -184,18 +184,7 @@ impl Client {
                 })
             };
             async move {
-                let sender = options.progress.clone();
-                let digest = blob.digest.clone();
-                let size = blob.size;
-                let report = move |written: u64| {
-                    if let Some(sender) = &sender {
-                        let _ = sender.send(Progress::Blob {
-                            digest: digest.clone(),
-                            written,
-                            size,
-                        });
-                    }
-                };
+                let report = options.blob_reporter(&blob.digest, blob.size);
                 self.write_blob(
                     &format!("pull-{}", blob.digest),
                     &blob.digest,

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use ctrd_client::{Client, FIFO_ROOT};
+use ctrd_client::{Client, Error, FIFO_ROOT, PullOptions};
 use ctrd_testbed::{Containerd, Daemon, OurShim};
 
 /// A private containerd whose `io.containerd.runc.v2` is our shim, and a client on it.
@@ -80,4 +80,22 @@ impl Bed {
 /// The daemons to run against, each named for messages.
 pub fn daemons() -> Vec<Daemon> {
     Daemon::selected()
+}
+
+/// Pulls `reference` with `options` and expects one error line holding every one of `words`;
+/// then checks nothing was left.
+pub async fn refused(bed: &Bed, reference: &str, options: PullOptions, words: &[&str]) {
+    eprintln!("  {reference}: expecting {words:?}");
+    let err = bed
+        .client
+        .pull(reference, options)
+        .await
+        .expect_err("the pull should fail");
+    let text = err.to_string();
+    assert!(matches!(err, Error::Registry { .. }), "{err:?}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    for word in words {
+        assert!(text.contains(word), "{word:?} not in: {text}");
+    }
+    bed.assert_empty().await;
 }
