@@ -17,18 +17,37 @@ use std::sync::{Mutex, OnceLock};
 #[derive(Debug, Default)]
 pub struct Reader {
     open: Mutex<HashMap<PathBuf, Option<File>>>,
+    folders: Mutex<HashMap<PathBuf, bool>>,
 }
 
 impl Reader {
     /// The file's text, or `None` when it cannot be read.
     pub fn text(&self, dir: &Path, name: &str) -> Option<String> {
-        let path = dir.join(name);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let file = open
-            .entry(path)
+            .entry(dir.join(name))
             .or_insert_with_key(|path| File::open(path).ok())
             .as_ref()?;
         read_from_start(file).ok()
+    }
+
+    /// Whether `dir` holds a file `name`, asked once and remembered with its descriptor (no
+    /// `stat` on every call).
+    pub fn has(&self, dir: &Path, name: &str) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.entry(dir.join(name))
+            .or_insert_with_key(|path| File::open(path).ok())
+            .is_some()
+    }
+
+    /// Whether the folder `dir` exists, asked once and remembered: a controller's folder that
+    /// was missing does not appear for a running container, and one that goes away reads as
+    /// nothing through the kept descriptors.
+    pub fn has_folder(&self, dir: &Path) -> bool {
+        let mut folders = self.folders.lock().unwrap_or_else(|p| p.into_inner());
+        *folders
+            .entry(dir.to_path_buf())
+            .or_insert_with_key(|dir| dir.is_dir())
     }
 
     /// A file holding one number; `max` (no limit) reads as `unlimited`, anything
@@ -50,16 +69,18 @@ impl Reader {
     }
 }
 
-/// The whole text of `file`, read from offset 0.
+/// The whole text of `file`, read from offset 0. A read that fills less than the buffer has
+/// reached the end (the kernel fills a cgroup file's read as far as the buffer allows), so a
+/// small file costs one `pread`, not a second one to find the end.
 fn read_from_start(file: &File) -> std::io::Result<String> {
     let mut text = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         let n = file.read_at(&mut chunk, text.len() as u64)?;
-        if n == 0 {
+        text.extend_from_slice(&chunk[..n]);
+        if n < chunk.len() {
             break;
         }
-        text.extend_from_slice(&chunk[..n]);
     }
     String::from_utf8(text).map_err(std::io::Error::other)
 }
@@ -167,6 +188,23 @@ mod tests {
             "the kept descriptor sees the change"
         );
         assert_eq!(reader.text(dir.path(), "missing"), None);
+        assert!(reader.has(dir.path(), "n"));
+        assert!(!reader.has(dir.path(), "missing"));
+        assert!(reader.has_folder(dir.path()));
+        assert!(!reader.has_folder(&dir.path().join("missing")));
+    }
+
+    #[test]
+    fn a_file_longer_than_one_read_is_read_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let long: String = (0..3000).map(|i| format!("k{i} {i}\n")).collect();
+        std::fs::write(dir.path().join("stat"), &long).expect("write");
+        let reader = Reader::default();
+        assert_eq!(
+            reader.text(dir.path(), "stat").as_deref(),
+            Some(long.as_str())
+        );
+        assert_eq!(reader.keyed(dir.path(), "stat").len(), 3000);
     }
 
     #[test]

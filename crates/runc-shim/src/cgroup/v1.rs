@@ -12,7 +12,11 @@ const NANOS_PER_TICK: u64 = 1_000_000_000 / 100;
 
 /// The figures of the controllers in `dirs` (a controller without a folder adds nothing).
 pub fn metrics(r: &Reader, dirs: &HashMap<String, PathBuf>) -> v1::Metrics {
-    let dir = |c: &str| dirs.get(c).map(PathBuf::as_path).filter(|d| d.exists());
+    let dir = |c: &str| {
+        dirs.get(c)
+            .map(PathBuf::as_path)
+            .filter(|d| r.has_folder(d))
+    };
     v1::Metrics {
         hugetlb: dir("hugetlb").map(|d| hugetlb(r, d)).unwrap_or_default(),
         pids: dir("pids").map(|d| pids(r, d)),
@@ -171,7 +175,7 @@ fn blkio(r: &Reader, dir: &Path, devices: &HashMap<(u64, u64), String>) -> v1::B
             .unwrap_or_default()
     };
     let mut stat = v1::BlkIoStat::default();
-    if dir.join("blkio.io_serviced_recursive").exists() {
+    if r.has(dir, "blkio.io_serviced_recursive") {
         stat = v1::BlkIoStat {
             io_service_bytes_recursive: read("io_service_bytes_recursive"),
             io_serviced_recursive: read("io_serviced_recursive"),

@@ -16,10 +16,7 @@ pub fn metrics(r: &Reader, dir: &Path) -> v2::Metrics {
         }),
         cpu: Some(cpu(r, dir)),
         memory: Some(memory(r, dir)),
-        memory_events: dir
-            .join("memory.events")
-            .exists()
-            .then(|| memory_events(r, dir)),
+        memory_events: r.has(dir, "memory.events").then(|| memory_events(r, dir)),
         io: Some(v2::IoStat {
             usage: r
                 .text(dir, "io.stat")
@@ -116,7 +113,7 @@ fn memory_events(r: &Reader, dir: &Path) -> v2::MemoryEvents {
 fn hugetlb(r: &Reader, dir: &Path) -> Vec<v2::HugeTlbStat> {
     files::huge_page_sizes()
         .iter()
-        .filter(|size| dir.join(format!("hugetlb.{size}.current")).exists())
+        .filter(|size| r.has(dir, &format!("hugetlb.{size}.current")))
         .map(|size| v2::HugeTlbStat {
             current: r.number(dir, &format!("hugetlb.{size}.current")),
             max: r.number_or(dir, &format!("hugetlb.{size}.max"), u64::MAX),
