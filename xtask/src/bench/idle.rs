@@ -1,9 +1,10 @@
-//! Idle footprint: PSS, RSS and threads per shim with 10, then 50, running containers.
+//! Idle footprint: PSS, RSS, threads and the CPU time spent since boot per shim, with 10,
+//! then 50, running containers.
 
 use std::time::Duration;
 
 use super::results::{Idle, IdleFigures};
-use super::subject::{RUNC_RUNTIME, Subject, ctr_run, footprint};
+use super::subject::{RUNC_RUNTIME, Subject, cpu_since_boot_ms, ctr_run, footprint};
 use crate::Error;
 
 /// Starts the containers under each shim, lets them settle, measures, removes them.
@@ -24,11 +25,13 @@ pub fn measure(subjects: [&Subject<'_>; 2], rootfs: &str) -> Result<IdleFigures,
                 .iter()
                 .map(|&p| footprint(p))
                 .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+            let cpu_ms: f64 = pids.iter().map(|&p| cpu_since_boot_ms(p)).sum();
             figures[c][k] = Idle {
                 shims: pids.len(),
                 pss_kib: pss / n,
                 rss_kib: rss / n,
                 threads: threads as f64 / n as f64,
+                cpu_ms: cpu_ms / n as f64,
             };
             s.remove_all(&ids);
         }
