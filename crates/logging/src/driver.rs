@@ -7,11 +7,16 @@ use crate::{Error, Record};
 /// [`run`](crate::run) calls [`write`](Driver::write) for every record and
 /// [`flush`](Driver::flush) whenever the container's pipes have nothing more to read at the
 /// moment, and once more at the end: a sink may buffer between flushes.
+///
+/// What an error means is part of the contract, and the run's [`Summary`](crate::Summary)
+/// counts on it: a failed `write` means the record was not taken and is lost (it must not be
+/// partly taken either); a failed `flush` loses nothing yet, what is buffered stays for the
+/// next flush, and only the last flush's failure loses it.
 pub trait Driver {
-    /// Takes one record.
+    /// Takes one record, whole, or refuses it with an error.
     fn write(&mut self, record: &Record<'_>) -> Result<(), Error>;
 
-    /// Pushes out what is buffered.
+    /// Pushes out what is buffered, keeping what could not be written for the next call.
     fn flush(&mut self) -> Result<(), Error> {
         Ok(())
     }

@@ -78,9 +78,22 @@ pub enum Error {
         /// When it is required.
         why: &'static str,
     },
-    /// The sink failed to write records or to flush (the driver kept reading regardless).
-    #[error("the sink failed {failures} times; the first failure: {first}")]
-    SinkFailed {
+    /// The sink lost output: it refused records (the disk was full, the journal gone), or
+    /// could not write what it held when the run ended. Failures it recovered from are not
+    /// this error.
+    #[error(
+        "{refused} of {records} records ({refused_bytes} bytes) were lost{}: the sink failed {failures} times; the first failure: {first}",
+        unflushed.as_ref().map(|e| format!(", and what it held at the end was not written ({e})")).unwrap_or_default()
+    )]
+    OutputLost {
+        /// Records the sink refused.
+        refused: u64,
+        /// Records read from the container.
+        records: u64,
+        /// Bytes of the refused records.
+        refused_bytes: u64,
+        /// The last flush's error, if it failed.
+        unflushed: Option<String>,
         /// How many writes and flushes failed.
         failures: u64,
         /// The first failure's message.

@@ -17,6 +17,14 @@
 //! The `ctrd-log-driver` binary is all of this behind
 //! `binary:///usr/local/bin/ctrd-log-driver?sink=json-file&path=/var/log/c1.log&max-size=10m`.
 //!
+//! **Exit status.** A full disk (or a gone journal) never blocks the container and never tears
+//! a line: a record the sink cannot take is dropped whole, and what the file sinks buffered
+//! (256 KiB) waits for space. So the driver exits **0** when every record it read was
+//! delivered, even if the sink failed on the way and recovered (it then says on stderr how
+//! often it failed), and **1** only when output was lost, naming how many records and bytes
+//! ([`Error::OutputLost`], from [`Summary::lost`]), or when it could not start. Records that
+//! `mode=non-blocking` drops by design are reported on stderr without failing the driver.
+//!
 //! A driver of your own:
 //!
 //! ```no_run

@@ -100,15 +100,27 @@ impl RunOptions {
 }
 
 /// What a run did.
+///
+/// [`lost`](Summary::lost) says whether output was lost: records the sink refused, or what it
+/// still held when its last flush failed. Failures the sink recovered from (a flush that
+/// failed while the disk was full, its buffer written by a later one) lose nothing; they are
+/// counted in [`sink_errors`](Summary::sink_errors) only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Records handed to the sink.
+    /// Records handed to the sink (in non-blocking mode, those the ring did not drop).
     pub records: u64,
     /// Bytes of those records.
     pub bytes: u64,
-    /// Records dropped by the non-blocking ring.
+    /// Records dropped by the non-blocking ring (by design: that mode never makes the
+    /// container wait).
     pub dropped: Dropped,
-    /// Records or flushes the sink failed on.
+    /// Records the sink refused: lost.
+    pub refused: u64,
+    /// Bytes of those records.
+    pub refused_bytes: u64,
+    /// The last flush failed: what the sink held then was not written (the error).
+    pub unflushed: Option<String>,
+    /// Writes and flushes the sink failed, whether or not it recovered.
     pub sink_errors: u64,
     /// The first of those failures.
     pub first_sink_error: Option<String>,
@@ -119,12 +131,33 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn sink_result(&mut self, result: Result<(), Error>) {
-        if let Err(e) = result {
-            self.sink_errors += 1;
-            if self.first_sink_error.is_none() {
-                self.first_sink_error = Some(e.to_string());
-            }
+    /// Whether the sink lost output: it refused records, or its last flush failed.
+    pub fn lost(&self) -> bool {
+        self.refused > 0 || self.unflushed.is_some()
+    }
+
+    /// Counts a failure, and returns whether there was one.
+    fn failed(&mut self, result: &Result<(), Error>) -> bool {
+        let Err(e) = result else { return false };
+        self.sink_errors += 1;
+        if self.first_sink_error.is_none() {
+            self.first_sink_error = Some(e.to_string());
+        }
+        true
+    }
+
+    /// One record handed to the sink, and what it answered.
+    fn wrote(&mut self, bytes: usize, result: Result<(), Error>) {
+        if self.failed(&result) {
+            self.refused += 1;
+            self.refused_bytes += bytes as u64;
+        }
+    }
+
+    /// A flush; `last` when nothing will follow it.
+    fn flushed(&mut self, result: Result<(), Error>, last: bool) {
+        if self.failed(&result) && last {
+            self.unflushed = result.err().map(|e| e.to_string());
         }
     }
 }
@@ -172,7 +205,7 @@ pub fn run<D: Driver + Send>(
             };
             pump.run(&mut direct)?;
             let result = direct.driver.flush();
-            direct.summary.sink_result(result);
+            direct.summary.flushed(result, true);
             direct.summary
         }
         Mode::NonBlocking { max_buffer } => {
@@ -186,6 +219,7 @@ pub fn run<D: Driver + Send>(
             read?;
             let mut summary = written.unwrap_or_else(|_| Summary {
                 first_sink_error: Some("the sink panicked".into()),
+                unflushed: Some("the sink panicked".into()),
                 sink_errors: 1,
                 ..Summary::default()
             });
@@ -216,12 +250,12 @@ impl<D: Driver> Consumer for Direct<'_, D> {
         self.summary.records += 1;
         self.summary.bytes += record.bytes.len() as u64;
         let result = self.driver.write(&record);
-        self.summary.sink_result(result);
+        self.summary.wrote(record.bytes.len(), result);
     }
 
     fn idle(&mut self) {
         let result = self.driver.flush();
-        self.summary.sink_result(result);
+        self.summary.flushed(result, false);
     }
 }
 
@@ -242,7 +276,7 @@ fn drain_ring<D: Driver>(ring: &Ring, driver: &mut D) -> Summary {
         s.records += 1;
         s.bytes += record.bytes.len() as u64;
         let result = driver.write(&record.as_record());
-        s.sink_result(result);
+        s.wrote(record.bytes.len(), result);
     }
     let mut s = Summary::default();
     while let Some(record) = ring.pop() {
@@ -251,8 +285,10 @@ fn drain_ring<D: Driver>(ring: &Ring, driver: &mut D) -> Summary {
             write(&mut s, driver, record);
         }
         let result = driver.flush();
-        s.sink_result(result);
+        s.flushed(result, false);
     }
+    let result = driver.flush();
+    s.flushed(result, true);
     s
 }
 

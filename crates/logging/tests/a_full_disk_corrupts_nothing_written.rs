@@ -1,8 +1,9 @@
 //! `ctrd-log-driver` writing a json-file log on a 1 MiB tmpfs that fills up mid-run (started
 //! as a shim starts it, without containerd): what was written before stays whole and
 //! readable, what comes while the disk is full is dropped whole records at a time (never a
-//! torn line), writing resumes as soon as space comes back, and the driver exits with an
-//! error that names the lack of space and counts the failures.
+//! torn line), writing resumes as soon as space comes back, and the exit status says whether
+//! anything was lost: 1 with the exact count of lost records when the full disk outlasted the
+//! driver's buffer, 0 when the buffer held everything until space returned.
 
 mod common;
 
@@ -45,17 +46,55 @@ fn wait_for_last(log: &Path, last: &str) {
     }
 }
 
-#[test]
-fn a_full_disk_corrupts_nothing_written_and_writing_resumes() {
-    let disk = SmallFs::tmpfs(1 << 20).unwrap_or_else(|e| panic!("{e}"));
+/// The driver started on a fresh 1 MiB tmpfs, `before` lines already in its log.
+fn started(disk: &SmallFs) -> (common::process::Driver, std::path::PathBuf, Vec<u8>) {
     let log = disk.path().join("c1.log");
     let mut driver = start(&["path", log.to_str().expect("utf-8")]);
     assert_eq!(driver.readiness(), vec![1]);
     let mut stdout = driver.stdout.take().expect("stdout");
-
     write_lines(&mut stdout, "before", LINES);
     wait_for_last(&log, &format!("before-{}", LINES - 1));
+    driver.stdout = Some(stdout);
     let before = std::fs::read(&log).expect("the log");
+    (driver, log, before)
+}
+
+/// Checks the log after a run with `full` lines written while the disk was full: the bytes
+/// from before are unchanged, every phase in order, none twice or torn, every line after
+/// space returned is there. Returns how many of the `full` lines were kept.
+fn check_log(log: &Path, before: &[u8], full: usize) -> usize {
+    let lines = lines_in(log);
+    let after = std::fs::read(log).expect("the log");
+    assert!(
+        after.starts_with(before),
+        "what was written before the disk filled is unchanged"
+    );
+    let mut expected = Vec::new();
+    for (phase, count) in [("before", LINES), ("full", full), ("after", LINES)] {
+        expected.extend((0..count).map(|i| format!("{phase}-{i}")));
+    }
+    let mut next = expected.iter();
+    for line in &lines {
+        assert!(
+            next.any(|e| e == line),
+            "line {line:?} is out of order, repeated or torn"
+        );
+    }
+    let after_lines = lines.iter().filter(|l| l.starts_with("after-")).count();
+    assert_eq!(
+        after_lines, LINES,
+        "every line after space came back was written"
+    );
+    lines.iter().filter(|l| l.starts_with("full-")).count()
+}
+
+/// More lines than the driver's 256 KiB buffer holds come while the disk is full: those that
+/// do not fit are lost, and the driver exits 1 saying exactly how many.
+#[test]
+fn a_full_disk_corrupts_nothing_written_and_writing_resumes() {
+    let disk = SmallFs::tmpfs(1 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let (mut driver, log, before) = started(&disk);
+    let mut stdout = driver.stdout.take().expect("stdout");
 
     disk.fill().unwrap_or_else(|e| panic!("{e}"));
     write_lines(&mut stdout, "full", FULL_LINES);
@@ -66,43 +105,62 @@ fn a_full_disk_corrupts_nothing_written_and_writing_resumes() {
     drop(stdout);
     let (status, stderr) = driver.wait();
 
-    let lines = lines_in(&log);
-    let kept_full = lines.iter().filter(|l| l.starts_with("full-")).count();
+    let kept_full = check_log(&log, &before, FULL_LINES);
     println!(
-        "{} lines in the log: {LINES} before, {kept_full} of {FULL_LINES} while full, {} after; \
-         driver: {status}, {}",
-        lines.len(),
-        lines.iter().filter(|l| l.starts_with("after-")).count(),
+        "{kept_full} of {FULL_LINES} lines written while full were kept; driver: {status}, {}",
         stderr.trim()
     );
-    let after = std::fs::read(&log).expect("the log");
+    assert!(kept_full < FULL_LINES, "the full disk outlasted the buffer");
+    assert_eq!(status.code(), Some(1), "a driver that lost lines says so");
+    let lost = FULL_LINES - kept_full;
     assert!(
-        after.starts_with(&before),
-        "what was written before the disk filled is unchanged"
+        stderr.contains(&format!("{lost} of {} records", 2 * LINES + FULL_LINES)),
+        "the error counts exactly the lost lines ({lost}): {stderr}"
     );
-    // Every phase's lines appear in order, none twice, none torn.
-    let mut expected = Vec::new();
-    for (phase, count) in [("before", LINES), ("full", FULL_LINES), ("after", LINES)] {
-        expected.extend((0..count).map(|i| format!("{phase}-{i}")));
+    assert!(
+        stderr.contains("No space left on device"),
+        "the error names the full disk: {stderr}"
+    );
+}
+
+/// A few lines (less than the driver's buffer) come while the disk is full: they wait in the
+/// buffer, are written once space returns, and the driver exits 0, though its sink failed
+/// on the way (it says so on stderr).
+#[test]
+fn a_full_disk_the_buffer_outlasts_loses_nothing_and_exits_0() {
+    const FEW: usize = 200;
+    let disk = SmallFs::tmpfs(1 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let (mut driver, log, before) = started(&disk);
+    let mut stdout = driver.stdout.take().expect("stdout");
+
+    disk.fill().unwrap_or_else(|e| panic!("{e}"));
+    // One line at a time, so the driver flushes (and fails) between them.
+    for i in 0..FEW {
+        stdout
+            .write_all(format!("full-{i}\n").as_bytes())
+            .expect("write to the driver");
+        if i % 20 == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
-    let mut next = expected.iter();
-    for line in &lines {
-        assert!(
-            next.any(|e| e == line),
-            "line {line:?} is out of order, repeated or torn"
-        );
-    }
-    let after_lines: Vec<&String> = lines.iter().filter(|l| l.starts_with("after-")).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    disk.free().unwrap_or_else(|e| panic!("{e}"));
+    write_lines(&mut stdout, "after", LINES);
+    drop(stdout);
+    let (status, stderr) = driver.wait();
+
+    let kept_full = check_log(&log, &before, FEW);
+    println!(
+        "{kept_full} of {FEW} lines written while full were kept; driver: {status}, {}",
+        stderr.trim()
+    );
     assert_eq!(
-        after_lines.len(),
-        LINES,
-        "every line after space came back was written"
+        kept_full, FEW,
+        "the buffer held every line until space returned"
     );
-    if kept_full < FULL_LINES {
-        assert_eq!(status.code(), Some(1), "a driver that lost lines says so");
-        assert!(
-            stderr.contains("No space left on device"),
-            "the error names the full disk: {stderr}"
-        );
-    }
+    assert!(status.success(), "nothing was lost: exit 0 ({stderr})");
+    assert!(
+        stderr.contains("recovered") && stderr.contains("No space left on device"),
+        "stderr says the sink failed and recovered: {stderr}"
+    );
 }

@@ -82,7 +82,7 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
         });
         return Ok(container);
     }
-    let pid = container
+    let created = container
         .runc
         .create(
             &req.id,
@@ -96,7 +96,16 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
                 ..Default::default()
             },
         )
-        .await?;
+        .await;
+    let pid = match created {
+        Ok(pid) => pid,
+        Err(e) if e.is_timeout() => {
+            // Killed part-way, runc may have left its state and a waiting `runc init`.
+            delete_after_deadline(&container.runc, &req.id).await;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Err(e) = started(&mut container, pid, console_socket).await {
         // runc made a container: remove it before the guards release the rest.
         if let Err(deleted) = container.runc.delete(&req.id, true).await {
@@ -105,6 +114,22 @@ pub async fn create(ctx: &ServeContext, req: CreateTaskRequest) -> Result<Contai
         return Err(e);
     }
     Ok(container)
+}
+
+/// `runc delete --force` of a container whose `runc create` was killed at the request's
+/// deadline, run past that deadline, and to its end even if the request's handler is dropped
+/// meanwhile (the ttrpc server drops it at the deadline).
+pub async fn delete_after_deadline(runc: &AsyncRunc, id: &str) {
+    let (runc, owned) = (runc.clone(), id.to_owned());
+    let deleted = tokio::spawn(ctrd_runc::deadline::without_deadline(async move {
+        runc.delete(&owned, true).await
+    }));
+    match deleted.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if e.is_not_found() => {}
+        Ok(Err(e)) => tracing::warn!(%id, error = %e, "runc delete after a killed runc create"),
+        Err(e) => tracing::warn!(%id, error = %e, "runc delete after a killed runc create"),
+    }
 }
 
 /// Mounts the rootfs `req` names on the blocking pool (mounting an overlay of many layers can

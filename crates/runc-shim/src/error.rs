@@ -143,6 +143,7 @@ impl Error {
             | Error::NoTerminal { .. } => Code::FAILED_PRECONDITION,
             Error::InvalidArgument { .. } | Error::Stdio { .. } => Code::INVALID_ARGUMENT,
             Error::Runc { cause } if cause.is_not_found() => Code::NOT_FOUND,
+            Error::Runc { cause } if cause.is_timeout() => Code::DEADLINE_EXCEEDED,
             Error::Runc { .. } => Code::UNKNOWN,
             Error::Mount { .. } | Error::Io { .. } => Code::INTERNAL,
         }

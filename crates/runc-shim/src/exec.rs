@@ -55,6 +55,9 @@ pub async fn start(ctx: &ServeContext, launch: Launch) -> Result<Launched, Error
             reason: e.0,
         })?;
     let socket = console_socket(&launch.id, launch.stdio.terminal)?;
+    let pid_file = launch.bundle.join(format!("{}.pid", launch.exec_id));
+    // An earlier exec of the same id left its file: it must not be taken for this one's.
+    let _ = std::fs::remove_file(&pid_file);
     let pid = launch
         .runc
         .exec_detached(
@@ -63,11 +66,16 @@ pub async fn start(ctx: &ServeContext, launch: Launch) -> Result<Launched, Error
             ExecOptions {
                 io: Some(io),
                 console_socket: socket.as_ref().map(|s| s.path().to_owned()),
-                pid_file: Some(launch.bundle.join(format!("{}.pid", launch.exec_id))),
+                pid_file: Some(pid_file.clone()),
                 ..Default::default()
             },
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if e.is_timeout() {
+                end_orphan(&launch.id, &pid_file);
+            }
+        })?;
     let pid = runc_pid(&launch.id, pid)?;
     let console = match socket {
         Some(socket) => match attach(&launch.id, socket, &launch.stdio).await {
@@ -85,4 +93,18 @@ pub async fn start(ctx: &ServeContext, launch: Launch) -> Result<Launched, Error
         handles,
         console,
     })
+}
+
+/// A `runc exec` killed at the request's deadline may have started the process already (it
+/// writes the pid file once it has): nobody would manage it, so it is ended.
+fn end_orphan(id: &str, pid_file: &std::path::Path) {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok())
+        .and_then(Pid::from_raw)
+    else {
+        return;
+    };
+    tracing::warn!(%id, %pid, "ending the process of a runc exec killed at the deadline");
+    let _ = pid.signal(nix::sys::signal::Signal::SIGKILL);
 }

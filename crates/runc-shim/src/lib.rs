@@ -8,6 +8,7 @@ pub mod cgroup;
 mod console;
 mod container;
 mod create;
+mod deadline;
 mod error;
 mod exec;
 mod exits;

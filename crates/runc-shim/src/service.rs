@@ -24,6 +24,7 @@ use ctrd_shim::{Exit, Pid, ServeContext};
 
 use crate::container::Container;
 use crate::create::{self, Restore};
+use crate::deadline;
 use crate::error::{Error, process_name};
 use crate::exec::{self, Launch};
 use crate::exits::{Call, Effect, ExitRouter};
@@ -683,18 +684,21 @@ fn state_response(id: &str, bundle: &std::path::Path, process: &Process) -> Stat
 impl task_ttrpc_async::Task for Service {
     async fn create(
         &self,
-        _ctx: &TtrpcContext,
+        ctx: &TtrpcContext,
         req: CreateTaskRequest,
     ) -> ttrpc::Result<CreateTaskResponse> {
-        Ok(Service::create(self, req).await?)
+        Ok(deadline::within(ctx, Service::create(self, req)).await?)
     }
 
-    async fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
-        let started = if req.exec_id.is_empty() {
-            self.start_init(&req.id).await
-        } else {
-            self.start_exec(&req.id, &req.exec_id).await
-        };
+    async fn start(&self, ctx: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
+        let started = deadline::within(ctx, async {
+            if req.exec_id.is_empty() {
+                self.start_init(&req.id).await
+            } else {
+                self.start_exec(&req.id, &req.exec_id).await
+            }
+        })
+        .await;
         Ok(started?)
     }
 
@@ -712,28 +716,28 @@ impl task_ttrpc_async::Task for Service {
         Ok(Service::wait(self, req).await?)
     }
 
-    async fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> ttrpc::Result<()> {
-        Ok(Service::kill(self, req).await?)
+    async fn kill(&self, ctx: &TtrpcContext, req: KillRequest) -> ttrpc::Result<()> {
+        Ok(deadline::within(ctx, Service::kill(self, req)).await?)
     }
 
     async fn delete(
         &self,
-        _ctx: &TtrpcContext,
+        ctx: &TtrpcContext,
         req: DeleteRequest,
     ) -> ttrpc::Result<DeleteResponse> {
-        Ok(Service::delete(self, req).await?)
+        Ok(deadline::within(ctx, Service::delete(self, req)).await?)
     }
 
-    async fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
-        Ok(Service::pids(self, &req.id).await?)
+    async fn pids(&self, ctx: &TtrpcContext, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
+        Ok(deadline::within(ctx, Service::pids(self, &req.id)).await?)
     }
 
-    async fn pause(&self, _ctx: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<()> {
-        Ok(self.freeze(&req.id, true).await?)
+    async fn pause(&self, ctx: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<()> {
+        Ok(deadline::within(ctx, self.freeze(&req.id, true)).await?)
     }
 
-    async fn resume(&self, _ctx: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<()> {
-        Ok(self.freeze(&req.id, false).await?)
+    async fn resume(&self, ctx: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<()> {
+        Ok(deadline::within(ctx, self.freeze(&req.id, false)).await?)
     }
 
     async fn close_io(&self, _ctx: &TtrpcContext, req: CloseIoRequest) -> ttrpc::Result<()> {
@@ -745,24 +749,24 @@ impl task_ttrpc_async::Task for Service {
         })?)
     }
 
-    async fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> ttrpc::Result<()> {
-        Ok(Service::update(self, req).await?)
+    async fn update(&self, ctx: &TtrpcContext, req: UpdateTaskRequest) -> ttrpc::Result<()> {
+        Ok(deadline::within(ctx, Service::update(self, req)).await?)
     }
 
     async fn resize_pty(&self, _ctx: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<()> {
         Ok(Service::resize_pty(self, req)?)
     }
 
-    async fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
-        Ok(Service::stats(self, &req.id).await?)
+    async fn stats(&self, ctx: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
+        Ok(deadline::within(ctx, Service::stats(self, &req.id)).await?)
     }
 
     async fn checkpoint(
         &self,
-        _ctx: &TtrpcContext,
+        ctx: &TtrpcContext,
         req: CheckpointTaskRequest,
     ) -> ttrpc::Result<()> {
-        Ok(Service::checkpoint(self, req).await?)
+        Ok(deadline::within(ctx, Service::checkpoint(self, req)).await?)
     }
 
     async fn connect(

@@ -6,10 +6,10 @@
 //! - missing: `--runc-binary` names no file: `ctr run` fails saying so;
 //! - failing: `create`, `start`, `exec`, `kill` and `delete` each exit 1 with a message: the
 //!   task call fails with that message, and once runc works again the task is removed;
-//! - hanging (with `CTRD_FAULTS_HANG=1`, not yet in the default run): `exec` never returns:
-//!   the caller's deadline (`ctr --timeout`) must end the call and the hanging runc, as the Go
-//!   shim does, and the shim keeps answering other calls meanwhile. Our shim does not yet end
-//!   runc at the caller's deadline (docs/hardening.md).
+//! - hanging: each of `create`, `start`, `exec`, `kill` and `delete` never returns: the
+//!   caller's deadline (`ctr --timeout 2s`, which containerd passes on as the ttrpc request's
+//!   `timeout_nano`) ends the call with `context deadline exceeded`, and the shim kills and
+//!   reaps the hanging runc at that deadline, as the Go shim does, and keeps serving the task.
 //!
 //! After each case nothing is left: processes, mounts, runc state, sockets, cgroups. On every
 //! selected daemon. `CTRD_FAULTS_GO_SHIM=1` also runs every case with the daemon's Go shim and
@@ -249,8 +249,12 @@ fn faults(daemon: Daemon, shim: Shim) -> Vec<String> {
         }
     }
 
-    if std::env::var("CTRD_FAULTS_HANG").is_ok_and(|v| v == "1") {
-        problems.extend(hanging(&bed, &fake, &on));
+    // Hanging.
+    for sub in ["create", "start", "exec", "kill", "delete"] {
+        match hanging(&bed, &fake, sub) {
+            Ok(said) => println!("{on}: runc {sub} hanging: {said}"),
+            Err(problem) => problems.push(problem),
+        }
     }
     if !problems.is_empty() {
         bed.sweep();
@@ -258,72 +262,113 @@ fn faults(daemon: Daemon, shim: Shim) -> Vec<String> {
     problems.into_iter().map(|p| format!("{on}: {p}")).collect()
 }
 
-/// `runc exec` never returns: the caller's deadline must end the call (and, as the Go shim
-/// does, the hanging runc), and the shim must answer other calls meanwhile.
-fn hanging(bed: &Bed, fake: &FakeRunc, on: &str) -> Vec<String> {
-    let mut problems = Vec::new();
-    let id = "hang-exec";
-    let out = run_detached(bed, fake, id);
-    assert!(out.status.success(), "ctr run: {}", stderr(&out));
-    fake.set("hang", "exec", true);
+/// The deadline `ctr` puts on its calls in the hanging cases (`ctr --timeout`); containerd
+/// passes what is left of it to the shim with each request.
+const DEADLINE: &str = "2s";
+
+/// Runs `ctr --timeout DEADLINE ARGS` and waits at most 30 s for it; what it answered, if it
+/// returned, and when.
+fn within_deadline(bed: &Bed, args: &[&str]) -> (Option<Output>, Duration) {
+    let mut full = vec!["--timeout", DEADLINE];
+    full.extend_from_slice(args);
     let started = Instant::now();
-    let hung = bed
-        .ctr(&[
-            "--timeout",
-            "5s",
-            "tasks",
-            "exec",
-            "--exec-id",
-            "stuck",
-            id,
-            "/bin/true",
-        ])
+    let child = bed
+        .ctr(&full)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("ctr tasks exec");
-    let hung = output_within(hung, Duration::from_secs(30));
-    let returned_after = started.elapsed();
-    fake.set("hang", "exec", false);
-    // Meanwhile (runc still hanging) the shim answers other calls of the same task.
-    let ps = bed
-        .ctr(&["tasks", "ps", id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ctr tasks ps");
-    let ps = output_within(ps, Duration::from_secs(10));
-    let still_hanging = fake.hanging();
-    println!(
-        "{on}: runc exec hanging: ctr returned after {returned_after:.1?}: {:?}; the shim then \
-         answered ps: {}; the hanging runc {}",
-        hung.as_ref().map(stderr),
-        ps.as_ref().is_some_and(|o| o.status.success()),
-        if still_hanging.is_empty() {
-            "was ended".to_owned()
-        } else {
-            format!("still runs ({still_hanging:?})")
+        .expect("ctr");
+    let out = output_within(child, Duration::from_secs(30));
+    (out, started.elapsed())
+}
+
+/// One subcommand hanging (the fake runc `exec`s a `sleep 3600` in its place): the caller's
+/// deadline ends the call, the hanging runc is killed and reaped soon after, the shim keeps
+/// serving the task, and once runc works again the task is removed with nothing left.
+fn hanging(bed: &Bed, fake: &FakeRunc, sub: &str) -> Result<String, String> {
+    let id = format!("hang-{sub}");
+    let rootfs = bed.rootfs();
+    let flag = fake.flag();
+    let run = [
+        "run",
+        "-d",
+        flag.as_str(),
+        "--rootfs",
+        rootfs.as_str(),
+        id.as_str(),
+        "/bin/sleep",
+        "300",
+    ];
+    let (answer, took) = match sub {
+        "create" | "start" => {
+            fake.set("hang", sub, true);
+            within_deadline(bed, &run)
         }
-    );
-    if hung.is_none() {
-        problems.push("hanging exec: ctr --timeout 5s did not return within 30 s".into());
+        _ => {
+            let out = run_detached(bed, fake, &id);
+            assert!(out.status.success(), "ctr run: {}", stderr(&out));
+            match sub {
+                "exec" => {
+                    fake.set("hang", sub, true);
+                    within_deadline(
+                        bed,
+                        &["tasks", "exec", "--exec-id", "stuck", &id, "/bin/true"],
+                    )
+                }
+                "kill" => {
+                    fake.set("hang", sub, true);
+                    within_deadline(bed, &["tasks", "kill", "-s", "SIGKILL", &id])
+                }
+                "delete" => {
+                    bed.ok(&["tasks", "kill", "-s", "SIGKILL", &id]);
+                    bed.eventually("the task stops", || bed.task_status(&id) == "STOPPED");
+                    fake.set("hang", sub, true);
+                    within_deadline(bed, &["tasks", "delete", &id])
+                }
+                other => panic!("no case {other}"),
+            }
+        }
+    };
+    // The hanging runc is ended by the shim, at the deadline: wait a little for the reaping.
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut still_hanging = fake.hanging();
+    while !still_hanging.is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+        still_hanging = fake.hanging();
     }
-    if !ps.as_ref().is_some_and(|o| o.status.success()) {
-        problems.push("hanging exec: the shim did not answer ps meanwhile".into());
+    fake.set("hang", sub, false);
+    fake.end_hangs();
+    // The shim still serves the task (where there is one to ask about).
+    let serves = matches!(sub, "exec" | "kill" | "delete")
+        .then(|| bed.run(&["tasks", "ps", &id]).status.success());
+    let left = remove_and_check(bed, &id);
+    let Some(answer) = answer else {
+        return Err(format!(
+            "{sub}: ctr --timeout {DEADLINE} did not return within 30 s"
+        ));
+    };
+    let said = stderr(&answer);
+    if answer.status.success() {
+        return Err(format!("{sub}: the call succeeded though runc hung"));
+    }
+    if !said.contains("deadline exceeded") {
+        return Err(format!("{sub}: ctr did not report its deadline: {said}"));
     }
     if !still_hanging.is_empty() {
-        problems.push(format!(
-            "hanging exec: runc still runs after the caller's deadline ({still_hanging:?})"
+        return Err(format!(
+            "{sub}: runc still runs after the caller's deadline ({still_hanging:?})"
         ));
     }
-    fake.end_hangs();
-    let left = remove_and_check(bed, id);
-    if !left.is_empty() {
-        problems.push(format!("hanging exec: left behind: {left:#?}"));
+    if serves == Some(false) {
+        return Err(format!("{sub}: the shim no longer answers ps for the task"));
     }
-    problems
+    if !left.is_empty() {
+        return Err(format!("{sub}: left behind: {left:#?}"));
+    }
+    Ok(format!(
+        "ctr returned after {took:.1?}: {said}; runc was killed"
+    ))
 }
 
 #[test]

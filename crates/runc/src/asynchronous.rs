@@ -8,6 +8,7 @@ use oci_spec::runtime::{LinuxResources, Process};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
 
+use crate::deadline::Limit;
 use crate::events::parse_line;
 use crate::kill_handle::{self, KillHandle};
 use crate::opts::{CheckpointOptions, CreateOptions, ExecOptions, RestoreOptions};
@@ -71,6 +72,28 @@ impl Running {
                 .await
                 .map_err(|_| std::io::Error::other("the process monitor dropped the exit")),
         }
+    }
+}
+
+/// Kills a limited runc whose command future is dropped before runc finished.
+struct KillOnDrop(Option<KillHandle>);
+
+impl KillOnDrop {
+    fn kill(&self) {
+        if let Some(handle) = &self.0 {
+            handle.kill();
+        }
+    }
+
+    /// runc finished (or was killed and collected): nothing to do on drop.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -154,10 +177,21 @@ impl AsyncRunc {
     }
 
     async fn execute(&self, mut plan: Plan) -> Result<(Plan, Outcome), Error> {
+        let limit = Limit::of(self.runc.config.timeout).filter(|_| plan.limited);
+        if limit == Some(Limit::Deadline(Duration::ZERO)) {
+            // Nothing is started for a caller that has already given up.
+            return Err(Error::DeadlineExceeded {
+                command: plan.display.clone(),
+                after: Duration::ZERO,
+            });
+        }
         let (running, mut pipes) = self.spawn(&mut plan)?;
-        let timeout = self.runc.config.timeout.filter(|_| plan.limited);
-        // Taken now, before the monitor or tokio can reap runc and free its pid.
-        let killer = timeout.map(|_| running.kill_handle());
+        // Taken now, before the monitor or tokio can reap runc and free its pid. A limited
+        // command is killed if this future is dropped before runc finished (the caller gave
+        // up: a ttrpc server drops a handler at the request's deadline).
+        let killer = plan
+            .limited
+            .then(|| KillOnDrop(Some(running.kill_handle())));
         let display = plan.display.clone();
         let stdin_data = plan.stdin.take();
         let work = async move {
@@ -173,27 +207,39 @@ impl AsyncRunc {
                 stderr,
             })
         };
-        let outcome = match timeout {
-            None => work.await,
-            Some(limit) => {
-                tokio::pin!(work);
-                match tokio::time::timeout(limit, &mut work).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        if let Some(killer) = &killer {
-                            killer.kill();
-                        }
-                        // Collect the killed process before reporting.
-                        let _ = work.await;
-                        return Err(Error::Timeout {
-                            command: display,
-                            timeout: limit,
-                        });
+        tokio::pin!(work);
+        // Declared after `work`, so dropped before it: the kill comes before the child is let go.
+        let mut killer = killer;
+        let outcome = match limit {
+            None => (&mut work).await,
+            Some(limit) => match tokio::time::timeout(limit.duration(), &mut work).await {
+                Ok(result) => result,
+                Err(_) => {
+                    if let Some(killer) = &killer {
+                        killer.kill();
                     }
+                    // Collect the killed process before reporting.
+                    let _ = (&mut work).await;
+                    if let Some(killer) = &mut killer {
+                        killer.disarm();
+                    }
+                    return Err(match limit {
+                        Limit::Timeout(timeout) => Error::Timeout {
+                            command: display,
+                            timeout,
+                        },
+                        Limit::Deadline(after) => Error::DeadlineExceeded {
+                            command: display,
+                            after,
+                        },
+                    });
                 }
-            }
+            },
+        };
+        if let Some(killer) = &mut killer {
+            killer.disarm();
         }
-        .map_err(|e| Error::Io {
+        let outcome = outcome.map_err(|e| Error::Io {
             command: display,
             context: "running runc",
             error: e,

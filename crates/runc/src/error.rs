@@ -47,6 +47,18 @@ pub enum Error {
         /// The timeout.
         timeout: Duration,
     },
+    /// The caller's deadline ([`with_deadline`](crate::deadline::with_deadline)) passed while
+    /// runc ran: it was killed and reaped. Also returned, without running runc, when the
+    /// deadline had passed before the command began.
+    #[error(
+        "`{command}` did not finish by the caller's deadline (within {after:?}) and was killed"
+    )]
+    DeadlineExceeded {
+        /// The command line.
+        command: String,
+        /// How long the command had been allowed to run.
+        after: Duration,
+    },
     /// An I/O operation around the command failed.
     #[error("`{command}`: {context}: {error}")]
     Io {
@@ -88,6 +100,12 @@ impl Error {
         matches!(self, Error::Command { message, .. }
             if message.contains("container not running")
                 || message.contains("process already finished"))
+    }
+
+    /// Whether runc was killed at its timeout or at the caller's deadline (or not started
+    /// because the deadline had passed).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. } | Error::DeadlineExceeded { .. })
     }
 
     pub(crate) fn setup(context: impl Into<String>, error: std::io::Error) -> Error {

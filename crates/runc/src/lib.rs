@@ -12,6 +12,9 @@
 //!   process's streams, each fd owned exactly once; [`ConsoleSocket`] receives a terminal.
 //! - A [`ProcessMonitor`] lets a caller that reaps every child (a subreaper shim) spawn runc
 //!   and report its exit, so the wrapper never races the caller's reaper.
+//! - With the `async` feature, a caller's deadline ([`deadline::with_deadline`], as a shim
+//!   takes it from a ttrpc request) limits every command awaited within it: a hanging runc is
+//!   killed when it passes, and a future dropped before runc finished kills it too.
 //! - Errors name the command, the exit status and runc's own message, read from its JSON log
 //!   when one is configured (or a private one for commands whose stderr goes to a container).
 //!
@@ -35,6 +38,8 @@ mod asynchronous;
 mod blocking;
 mod config;
 mod console;
+#[cfg(feature = "async")]
+pub mod deadline;
 mod error;
 mod events;
 #[doc(hidden)]

@@ -73,6 +73,28 @@ impl SmallFs {
         }
     }
 
+    /// Grows the ballast file until at most `leave` bytes are free (about: the kernel counts
+    /// in pages), so that a write of more than that fails part-way; returns the bytes taken.
+    pub fn fill_leaving(&self, leave: u64) -> Result<u64, Error> {
+        let path = self.ballast();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let page = vec![0x5a_u8; 4096];
+        let mut taken = 0;
+        while self.free_bytes()? > leave {
+            match file.write(&page) {
+                Ok(0) => break,
+                Ok(n) => taken += n as u64,
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => break,
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Ok(taken)
+    }
+
     /// Removes the ballast file, giving its space back.
     pub fn free(&self) -> Result<(), Error> {
         let path = self.ballast();

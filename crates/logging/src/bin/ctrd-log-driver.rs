@@ -10,6 +10,13 @@
 //! `syslog-format`, `tag`; for all `mode` (`blocking`, `non-blocking`), `max-buffer-size`,
 //! `drain-timeout`, `ready` (`byte`, `close`). Errors go to stderr and the exit status is 1; under
 //! `binary-v2://` a driver that fails before it is ready fails the container's start.
+//!
+//! Exit status: 0 when every record read was delivered, even if the sink failed on the way
+//! and recovered (a full disk: what was buffered is written once space returns; stderr says
+//! how often it failed); 1 when output was lost, with the count of lost records (and bytes)
+//! and the first failure on stderr, or when the driver could not start. Records that
+//! `mode=non-blocking` drops when its buffer is full are reported on stderr but do not fail
+//! the driver: that mode asks for them to be dropped rather than make the container wait.
 
 use std::process::ExitCode;
 
@@ -58,11 +65,22 @@ fn drive(startup: &mut Startup) -> Result<(), Error> {
             summary.dropped.records, summary.dropped.bytes
         );
     }
-    if let Some(first) = summary.first_sink_error {
-        return Err(Error::SinkFailed {
+    if summary.lost() {
+        return Err(Error::OutputLost {
+            refused: summary.refused,
+            records: summary.records,
+            refused_bytes: summary.refused_bytes,
+            unflushed: summary.unflushed,
             failures: summary.sink_errors,
-            first,
+            first: summary.first_sink_error.unwrap_or_default(),
         });
+    }
+    if let Some(first) = summary.first_sink_error {
+        eprintln!(
+            "ctrd-log-driver: the sink failed {} times and recovered: every record was written; \
+             the first failure: {first}",
+            summary.sink_errors
+        );
     }
     Ok(())
 }

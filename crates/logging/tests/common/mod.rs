@@ -50,6 +50,10 @@ impl Bed {
         }
     }
 
+    pub fn containerd(&self) -> &Containerd {
+        &self.containerd
+    }
+
     pub fn ctr(&self, args: &[&str]) -> Command {
         let mut c = self.containerd.ctr().unwrap_or_else(|e| panic!("{e}"));
         c.args(["--namespace", &self.ns]).args(args);

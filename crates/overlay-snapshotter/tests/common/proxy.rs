@@ -24,6 +24,17 @@ impl Proxied {
     pub fn start(daemon: Daemon, extra_path: &[&Path]) -> Proxied {
         let snapshotter = SnapshotterProcess::start(binary(), &[])
             .unwrap_or_else(|e| panic!("starting our snapshotter: {e}"));
+        Proxied::with(daemon, extra_path, snapshotter)
+    }
+
+    /// Starts both, the snapshotter's `--root` at `root` (on a small filesystem, say).
+    pub fn start_on(daemon: Daemon, extra_path: &[&Path], root: &Path) -> Proxied {
+        let snapshotter = SnapshotterProcess::start_on(binary(), root, &[])
+            .unwrap_or_else(|e| panic!("starting our snapshotter: {e}"));
+        Proxied::with(daemon, extra_path, snapshotter)
+    }
+
+    fn with(daemon: Daemon, extra_path: &[&Path], snapshotter: SnapshotterProcess) -> Proxied {
         let containerd = Containerd::start_with_proxies(
             daemon,
             extra_path,
