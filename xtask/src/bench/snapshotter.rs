@@ -40,10 +40,7 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     let containerd = Containerd::start_with_proxies(
         daemon,
         &[],
-        &[ProxyPlugin {
-            name: OURS.into(),
-            address: snapshotter.address(),
-        }],
+        &[ProxyPlugin::snapshot(OURS, &snapshotter.address())],
     )
     .map_err(message)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
