@@ -35,6 +35,9 @@ pub struct RuntimeHandler {
     /// `"true"` or `"\"/usr/bin/runc\""`). containerd 1.6 hands them only to `io.containerd.runc.*`
     /// runtime types.
     pub options: Vec<(String, String)>,
+    /// The snapshotter its containers' root filesystems come from (the daemon's default when
+    /// `None`); containerd 1.7 and 2.x.
+    pub snapshotter: Option<String>,
 }
 
 impl RuntimeHandler {
@@ -57,7 +60,15 @@ impl RuntimeHandler {
             name: name.into(),
             runtime_type: runtime_type.into(),
             options: Vec::new(),
+            snapshotter: None,
         }
+    }
+
+    /// The same handler with its containers' root filesystems from `snapshotter` (a proxy
+    /// plugin's name, say).
+    pub fn snapshotter(mut self, snapshotter: &str) -> RuntimeHandler {
+        self.snapshotter = Some(snapshotter.into());
+        self
     }
 
     /// The same handler with `key = value` added to its options.
@@ -153,6 +164,9 @@ impl CriConfig {
                 "runtime_type",
                 &format!("{:?}", handler.runtime_type),
             );
+            if let Some(snapshotter) = &handler.snapshotter {
+                tables.set(&table, "snapshotter", &format!("{snapshotter:?}"));
+            }
             for (key, value) in &handler.options {
                 tables.set(&format!("{table}.options"), key, value);
             }
@@ -368,6 +382,21 @@ mod tests {
             "{new}"
         );
         assert!(new.contains("bin_dirs = [\"/usr/lib/cni\"]"), "{new}");
+    }
+
+    #[test]
+    fn a_handler_names_its_snapshotter() {
+        let config = CriConfig {
+            handlers: vec![RuntimeHandler::ctrd().snapshotter("ctrd-overlay")],
+            ..CriConfig::default()
+        };
+        let new = config.render(Daemon::Upstream, Path::new("/d"));
+        assert!(
+            new.contains(
+                "runtime_type = \"io.containerd.ctrd.v2\"\n  snapshotter = \"ctrd-overlay\""
+            ),
+            "{new}"
+        );
     }
 
     #[test]

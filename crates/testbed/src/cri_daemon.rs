@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::cri::{CRI_NAMESPACE, CriConfig, PAUSE_IMAGE, PodNetwork, RuntimeHandler};
-use crate::{Containerd, CriClient, Daemon, DaemonOptions, Error, ImageArchive, OurShim};
+use crate::{
+    Containerd, CriClient, Daemon, DaemonOptions, Error, ImageArchive, OurShim, ProxyPlugin,
+};
 
 /// The busybox image pods' containers run, in CRI's namespace of every [`CriDaemon`].
 pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:ctrd";
@@ -66,6 +68,13 @@ pub struct CriDaemonOptions {
     /// Our shim from this binary (such as a release build) instead of the running test's
     /// build.
     pub shim_binary: Option<PathBuf>,
+    /// Proxy snapshotters in the daemon's configuration (already serving: a
+    /// [`SnapshotterProcess`](crate::SnapshotterProcess) the test keeps until the daemon is
+    /// dropped).
+    pub proxies: Vec<ProxyPlugin>,
+    /// Runtime handlers added after `runc` and `ctrd`, such as one whose containers' root
+    /// filesystems come from a proxy snapshotter ([`RuntimeHandler::snapshotter`]).
+    pub handlers: Vec<RuntimeHandler>,
 }
 
 /// A CRI-enabled private containerd with its images imported and a client connected.
@@ -123,8 +132,10 @@ impl CriDaemon {
             let root = root.path().display().to_string();
             runc = runc.option("Root", &format!("{root:?}"));
         }
+        let mut handlers = vec![runc, io(RuntimeHandler::ctrd())];
+        handlers.extend(options.handlers);
         let cri = CriConfig {
-            handlers: vec![runc, io(RuntimeHandler::ctrd())],
+            handlers,
             registry_config_path: options.registry_config_path,
             pod_network: options.pod_network,
             ..CriConfig::default()
@@ -134,6 +145,7 @@ impl CriDaemon {
             DaemonOptions {
                 extra_path: ours.iter().map(|o| o.path().to_path_buf()).collect(),
                 cri: Some(cri),
+                proxies: options.proxies,
                 ..DaemonOptions::default()
             },
         )?;

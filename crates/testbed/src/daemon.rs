@@ -107,6 +107,10 @@ impl Daemon {
                 proxy.name,
                 proxy.address.display().to_string()
             ));
+            // Written only when asked for: 1.6 knows no such key.
+            if !proxy.capabilities.is_empty() {
+                common.push_str(&format!("  capabilities = {:?}\n", proxy.capabilities));
+            }
         }
         if self.is_v2() && !proxies.is_empty() {
             // 2.x unpacks imports in its transfer service, only onto snapshotters listed
@@ -162,6 +166,27 @@ pub struct ProxyPlugin {
     pub name: String,
     /// Its gRPC socket.
     pub address: PathBuf,
+    /// What containerd 2.x may assume it does (`capabilities`), such as `remap-ids`: it
+    /// honours the uid/gid mapping labels itself, so containerd hands them on instead of
+    /// chowning a copy of the image (user-namespace pods). Not written when empty.
+    pub capabilities: Vec<String>,
+}
+
+impl ProxyPlugin {
+    /// A snapshotter called `name` served on `address`, without capabilities.
+    pub fn snapshot(name: &str, address: &Path) -> ProxyPlugin {
+        ProxyPlugin {
+            name: name.into(),
+            address: address.to_path_buf(),
+            capabilities: Vec::new(),
+        }
+    }
+
+    /// The same plugin with `capability` added.
+    pub fn capability(mut self, capability: &str) -> ProxyPlugin {
+        self.capabilities.push(capability.into());
+        self
+    }
 }
 
 /// What a test adds to a daemon.

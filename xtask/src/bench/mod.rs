@@ -23,6 +23,7 @@ mod latency;
 mod log_driver;
 mod results;
 mod snapshotter;
+mod stat_profile;
 mod stats;
 mod subject;
 mod throughput;

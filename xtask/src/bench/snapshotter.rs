@@ -9,6 +9,9 @@
 //! Where a `Stat` through containerd goes is split in the same run: `Stat` straight to our
 //! snapshotter's socket (our tonic server and store, one gRPC hop, no containerd), and our
 //! store's `stat` in-process (no gRPC at all). containerd's share is the rest.
+//! `CTRD_BENCH_STAT_PROFILE=DIR` adds Stat loops under `perf` (CPU time, context switches
+//! and syscalls per call of containerd and of our process; call graphs in `DIR`), see
+//! `stat_profile.rs`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -40,10 +43,7 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     let containerd = Containerd::start_with_proxies(
         daemon,
         &[],
-        &[ProxyPlugin {
-            name: OURS.into(),
-            address: snapshotter.address(),
-        }],
+        &[ProxyPlugin::snapshot(OURS, &snapshotter.address())],
     )
     .map_err(message)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -55,7 +55,7 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
         "\nbench: snapshotters on containerd {}: {OURS} (proxy) against {BUILT_IN} (built in)",
         daemon.version()
     );
-    let figures = runtime.block_on(api_figures(&containerd, &snapshotter.address(), runs))?;
+    let figures = runtime.block_on(api_figures(&containerd, &snapshotter, runs))?;
     let imports = import_figure(&containerd, runs.min(5))?;
     let (p99, store_stat_us) = store_figures(runs * 100)?;
 
@@ -141,10 +141,10 @@ fn median(mut samples: Vec<f64>) -> f64 {
 
 async fn api_figures(
     containerd: &Containerd,
-    ours: &Path,
+    ours: &SnapshotterProcess,
     runs: usize,
 ) -> Result<ApiFigures, Error> {
-    let mut direct = Client::connect(ours)
+    let mut direct = Client::connect(ours.address())
         .await
         .map_err(message)?
         .with_namespace(NAMESPACE)
@@ -285,6 +285,21 @@ async fn api_figures(
                 )));
             }
         }
+    }
+    if let Some(dir) = std::env::var_os("CTRD_BENCH_STAT_PROFILE") {
+        let ours_pid = ours
+            .pid()
+            .ok_or_else(|| Error::Message("our snapshotter is not running".into()))?;
+        super::stat_profile::run(
+            Path::new(&dir),
+            &mut snapshots,
+            req,
+            &names,
+            "stat",
+            containerd.pid(),
+            ours_pid,
+        )
+        .await?;
     }
     for name in names {
         for key in ["usage", "stat"] {

@@ -38,10 +38,7 @@ impl Proxied {
         let containerd = Containerd::start_with_proxies(
             daemon,
             extra_path,
-            &[ProxyPlugin {
-                name: PROXY_NAME.into(),
-                address: snapshotter.address(),
-            }],
+            &[ProxyPlugin::snapshot(PROXY_NAME, &snapshotter.address())],
         )
         .unwrap_or_else(|e| panic!("starting containerd {}: {e}", daemon.version()));
         Proxied {
