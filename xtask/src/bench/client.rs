@@ -61,6 +61,8 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
     let mut pull = [Vec::new(), Vec::new()];
     // Ours with one download at a time: each layer unpacks while the next downloads.
     let mut pull_one = Vec::new();
+    // On 2.x (where both pull through the transfer service): ours in this process instead.
+    let mut pull_local = Vec::new();
     let mut run_rm = [Vec::new(), Vec::new()];
     let archive = big.path().to_string_lossy().into_owned();
     for round in 0..heavy_runs {
@@ -80,6 +82,16 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
             &reference,
         ])?);
         tool(1).ok(&["images", "rm", "--sync", &reference])?;
+        if daemon.is_v2() {
+            pull_local.push(tool(0).timed(&[
+                "images",
+                "pull",
+                "--plain-http",
+                "--local",
+                &reference,
+            ])?);
+            tool(1).ok(&["images", "rm", "--sync", &reference])?;
+        }
     }
     // One pull of each, timed phase by phase from the daemon's side.
     for (i, name) in CLIENTS.iter().enumerate() {
@@ -103,8 +115,10 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
     }
 
     let pull_one = median(pull_one);
+    let pull_local = median(pull_local);
     let [import, pull, run_rm] = [import, pull, run_rm].map(|[a, b]| [median(a), median(b)]);
     let pull_one = [pull_one, pull[1]];
+    let pull_local = [pull_local, pull[1]];
     println!("\n| figure | ctrd | ctr | ratio (ctr's time / ours) | target |");
     println!("|---|---|---|---|---|");
     let row = |name: &str, [ours, ctr]: [f64; 2], target: &str| {
@@ -120,6 +134,13 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
         pull_one,
         "-",
     );
+    if daemon.is_v2() {
+        row(
+            &format!("pull, {mib} MiB, ours in the client (--local)"),
+            pull_local,
+            "-",
+        );
+    }
     row("run --rm /bin/true", run_rm, ">= 0.95x");
     let json = serde_json::json!({
         "daemon": daemon.version(),
@@ -128,6 +149,7 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
         "import_ms": import,
         "pull_ms": pull,
         "pull_one_download_ms": pull_one,
+        "pull_local_ms": pull_local,
         "run_rm_ms": run_rm,
     });
     let out = repo_root().join("target/bench-client.json");
