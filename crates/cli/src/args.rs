@@ -90,11 +90,24 @@ pub enum Images {
         /// A PEM file of CA certificates to trust besides the system's (implies HTTPS).
         #[arg(long, alias = "ca-file", value_name = "FILE")]
         tlscacert: Option<PathBuf>,
+        /// A PEM client certificate for registries that want one (with `--tlskey`).
+        #[arg(long, value_name = "FILE", requires = "tlskey")]
+        tlscert: Option<PathBuf>,
+        /// The PEM private key of `--tlscert`.
+        #[arg(long, value_name = "FILE", requires = "tlscert")]
+        tlskey: Option<PathBuf>,
+        /// Accept any server certificate (for test registries only).
+        #[arg(short = 'k', long)]
+        skip_verify: bool,
+        /// How many layers download at once (0: all).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        max_concurrent_downloads: usize,
         /// Speak plain HTTP to the registry.
         #[arg(long)]
         plain_http: bool,
         /// Fetch in this process rather than through containerd's transfer service (which
-        /// 2.x daemons pull with by default, unless a CA file is given).
+        /// 2.x daemons pull with by default, unless TLS options are given: the daemon takes
+        /// those only from its own certs.d).
         #[arg(long)]
         local: bool,
         /// The platform to pull from a multi-platform index (`os/arch[/variant]`; default:

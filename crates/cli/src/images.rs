@@ -15,6 +15,10 @@ pub async fn images(client: &Client, command: Images, json: bool) -> Result<i32,
             snapshotter,
             user,
             tlscacert,
+            tlscert,
+            tlskey,
+            skip_verify,
+            max_concurrent_downloads,
             plain_http,
             local,
             platform,
@@ -30,6 +34,10 @@ pub async fn images(client: &Client, command: Images, json: bool) -> Result<i32,
             }
             let mut options = PullOptions::from(import);
             options.ca_file = tlscacert;
+            options.client_cert = tlscert;
+            options.client_key = tlskey;
+            options.skip_verify = skip_verify;
+            options.max_concurrent_downloads = max_concurrent_downloads;
             options.plain_http = plain_http;
             if let Some(user) = user {
                 options.credentials = Some(

@@ -11,6 +11,7 @@ fn ctrd_pulls_over_https_with_credentials() {
     let registry = Registry::start_with(RegistryOptions {
         tls: true,
         auth: RegistryAuth::Token,
+        ..RegistryOptions::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let archive = ImageArchive::busybox("docker.io/library/ctrd-cli-auth:latest").expect("archive");
@@ -64,6 +65,25 @@ fn ctrd_pulls_over_https_with_credentials() {
         // transfer service, which 2.x pulls take otherwise, skips verification for localhost).
         let out = ctrd(&["images", "pull", "--local", &reference]);
         one_line_error(&out, &["certificate"]);
+        // --skip-verify trusts it anyway, as ctr's does.
+        let out = ctrd(&[
+            "images",
+            "pull",
+            "--skip-verify",
+            "--user",
+            &user,
+            &reference,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = ctrd(&["images", "rm", &reference]);
+        assert!(out.status.success());
+        // A certificate without its key is a usage error.
+        let out = ctrd(&["images", "pull", "--tlscert", &ca, &reference]);
+        assert_eq!(out.status.code(), Some(2));
         let out = ctrd(&[
             "images",
             "pull",

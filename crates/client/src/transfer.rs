@@ -62,6 +62,15 @@ pub(crate) fn transfer_refuses(pull: &PullOptions) -> Option<&'static str> {
         // The daemon reads CA files from its own hosts folders, not from the client.
         return Some("a CA file is given (the daemon trusts only its own certs.d)");
     }
+    // Its registry options (RegistryResolver) have no TLS fields either.
+    if pull.client_cert.is_some() || pull.client_key.is_some() {
+        return Some(
+            "a client certificate is given (the daemon reads those only from its own certs.d)",
+        );
+    }
+    if pull.skip_verify {
+        return Some("--skip-verify is given (the daemon takes that only from its own hosts.toml)");
+    }
     None
 }
 

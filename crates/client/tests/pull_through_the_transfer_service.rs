@@ -169,7 +169,12 @@ async fn scenario(daemon: Daemon, r: &Registries) {
 async fn pull_through_the_transfer_service() {
     let archive = ImageArchive::busybox("docker.io/library/ctrd-transfer:latest").expect("archive");
     let start = |auth| {
-        Registry::start_with(RegistryOptions { tls: false, auth }).unwrap_or_else(|e| panic!("{e}"))
+        Registry::start_with(RegistryOptions {
+            tls: false,
+            auth,
+            ..RegistryOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     };
     let push = |registry: &Registry| {
         registry

@@ -102,7 +102,12 @@ async fn scenario(daemon: Daemon, r: &Registries) {
 async fn pull_over_https_with_basic_and_token_auth() {
     let archive = ImageArchive::busybox("docker.io/library/ctrd-auth:latest").expect("archive");
     let start = |auth| {
-        Registry::start_with(RegistryOptions { tls: true, auth }).unwrap_or_else(|e| panic!("{e}"))
+        Registry::start_with(RegistryOptions {
+            tls: true,
+            auth,
+            ..RegistryOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     };
     let basic = start(RegistryAuth::Basic);
     let token = start(RegistryAuth::Token);

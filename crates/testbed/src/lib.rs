@@ -78,7 +78,7 @@ pub use shim::OurShim;
 pub use small_fs::SmallFs;
 pub use snapshotter::SnapshotterProcess;
 pub use status_server::StatusServer;
-pub use tls::{SigningKey, TlsFiles};
+pub use tls::{SigningKey, TlsFiles, make_server_certs as make_tls_files};
 pub use token::TokenServer;
 
 use std::path::{Path, PathBuf};

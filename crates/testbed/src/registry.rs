@@ -1,5 +1,5 @@
 //! A private OCI registry (Debian's `docker-registry`) on 127.0.0.1, over plain HTTP or HTTPS
-//! with a test CA, open or behind basic auth (htpasswd, bcrypt) or the bearer-token flow (a
+//! with a test CA (optionally wanting a client certificate the CA signed), open or behind basic auth (htpasswd, bcrypt) or the bearer-token flow (a
 //! token endpoint of the test bed), and pushing test images into it with `skopeo`.
 
 use std::net::{TcpListener, TcpStream};
@@ -29,6 +29,9 @@ pub enum RegistryAuth {
 pub struct RegistryOptions {
     /// Serve HTTPS with a certificate from a CA made for it ([`Registry::ca_file`]).
     pub tls: bool,
+    /// With `tls`: refuse clients without a client certificate the test CA signed
+    /// ([`Registry::client_cert`]; `docker-registry`'s `http.tls.clientcas`).
+    pub client_certs: bool,
     /// Who may use it.
     pub auth: RegistryAuth,
 }
@@ -39,6 +42,7 @@ pub struct Registry {
     child: Child,
     port: u16,
     tls: Option<TlsFiles>,
+    client_certs: bool,
     auth: RegistryAuth,
     token: Option<TokenServer>,
     _dir: tempfile::TempDir,
@@ -77,6 +81,12 @@ impl Registry {
              http:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("data").display()
         );
+        if options.client_certs && !options.tls {
+            return Err(Error::setup(
+                "test registry",
+                "client certificates need TLS (RegistryOptions::tls)",
+            ));
+        }
         let tls = if options.tls {
             let files = crate::tls::make_server_certs(dir.path())?;
             text.push_str(&format!(
@@ -84,6 +94,12 @@ impl Registry {
                 files.server_cert.display(),
                 files.server_key.display()
             ));
+            if options.client_certs {
+                text.push_str(&format!(
+                    "    clientcas:\n      - {}\n",
+                    files.ca_cert.display()
+                ));
+            }
             Some(files)
         } else {
             None
@@ -135,6 +151,7 @@ impl Registry {
             child,
             port,
             tls,
+            client_certs: options.client_certs,
             auth: options.auth,
             token,
             _dir: dir,
@@ -166,6 +183,13 @@ impl Registry {
     /// The CA certificate (PEM) that signed its server certificate, when it serves HTTPS.
     pub fn ca_file(&self) -> Option<PathBuf> {
         self.tls.as_ref().map(|t| t.ca_cert.clone())
+    }
+
+    /// A client certificate and its key (PEM) that it accepts, when it serves HTTPS.
+    pub fn client_cert(&self) -> Option<(PathBuf, PathBuf)> {
+        self.tls
+            .as_ref()
+            .map(|t| (t.client_cert.clone(), t.client_key.clone()))
     }
 
     /// `user:password` that it accepts, when it wants auth.
@@ -218,6 +242,10 @@ impl Registry {
         }
         if let Some(credentials) = self.credentials() {
             command.arg(format!("--dest-creds={credentials}"));
+        }
+        if let (true, Some(tls)) = (self.client_certs, &self.tls) {
+            // skopeo takes `*.cert` and `*.key` pairs from a folder.
+            command.arg(format!("--dest-cert-dir={}", tls.skopeo_dir()?.display()));
         }
         let out = command
             .arg(source)

@@ -59,6 +59,10 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
     };
     let mut import = [Vec::new(), Vec::new()];
     let mut pull = [Vec::new(), Vec::new()];
+    // Ours with one download at a time: each layer unpacks while the next downloads.
+    let mut pull_one = Vec::new();
+    // On 2.x (where both pull through the transfer service): ours in this process instead.
+    let mut pull_local = Vec::new();
     let mut run_rm = [Vec::new(), Vec::new()];
     let archive = big.path().to_string_lossy().into_owned();
     for round in 0..heavy_runs {
@@ -70,6 +74,38 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
             pull[i].push(tool(i).timed(&["images", "pull", "--plain-http", &reference])?);
             tool(1).ok(&["images", "rm", "--sync", &reference])?;
         }
+        pull_one.push(tool(0).timed(&[
+            "images",
+            "pull",
+            "--plain-http",
+            "--max-concurrent-downloads=1",
+            &reference,
+        ])?);
+        tool(1).ok(&["images", "rm", "--sync", &reference])?;
+        if daemon.is_v2() {
+            pull_local.push(tool(0).timed(&[
+                "images",
+                "pull",
+                "--plain-http",
+                "--local",
+                &reference,
+            ])?);
+            tool(1).ok(&["images", "rm", "--sync", &reference])?;
+        }
+    }
+    // One pull of each, timed phase by phase from the daemon's side.
+    for (i, name) in CLIENTS.iter().enumerate() {
+        go_on()?;
+        let command = tool(i).command(&["images", "pull", "--plain-http", &reference])?;
+        super::pull_profile::profile(
+            name,
+            command,
+            &containerd.grpc_address(),
+            NAMESPACE,
+            "overlayfs",
+            &reference,
+        )?;
+        tool(1).ok(&["images", "rm", "--sync", &reference])?;
     }
     for round in 0..runs {
         for i in order(round) {
@@ -78,7 +114,11 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
         }
     }
 
+    let pull_one = median(pull_one);
+    let pull_local = median(pull_local);
     let [import, pull, run_rm] = [import, pull, run_rm].map(|[a, b]| [median(a), median(b)]);
+    let pull_one = [pull_one, pull[1]];
+    let pull_local = [pull_local, pull[1]];
     println!("\n| figure | ctrd | ctr | ratio (ctr's time / ours) | target |");
     println!("|---|---|---|---|---|");
     let row = |name: &str, [ours, ctr]: [f64; 2], target: &str| {
@@ -89,6 +129,18 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
     };
     row(&format!("import, {mib} MiB"), import, ">= 1.2x");
     row(&format!("pull, {mib} MiB"), pull, ">= 1.2x");
+    row(
+        &format!("pull, {mib} MiB, one download at a time"),
+        pull_one,
+        "-",
+    );
+    if daemon.is_v2() {
+        row(
+            &format!("pull, {mib} MiB, ours in the client (--local)"),
+            pull_local,
+            "-",
+        );
+    }
     row("run --rm /bin/true", run_rm, ">= 0.95x");
     let json = serde_json::json!({
         "daemon": daemon.version(),
@@ -96,6 +148,8 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
         "clients": CLIENTS,
         "import_ms": import,
         "pull_ms": pull,
+        "pull_one_download_ms": pull_one,
+        "pull_local_ms": pull_local,
         "run_rm_ms": run_rm,
     });
     let out = repo_root().join("target/bench-client.json");

@@ -21,6 +21,7 @@ mod idle;
 mod kubelet;
 mod latency;
 mod log_driver;
+mod pull_profile;
 mod results;
 mod snapshotter;
 mod stat_profile;

@@ -28,19 +28,32 @@ const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 ///
 /// The scheme follows containerd's rule: plain HTTP when [`PullOptions::plain_http`] is set, or
 /// when the host is this machine (`localhost`, `127.*`, `[::1]`) and no CA file is given;
-/// HTTPS otherwise, trusting the system's roots and [`PullOptions::ca_file`].
+/// HTTPS otherwise, trusting the system's roots and [`PullOptions::ca_file`] (or anything,
+/// with [`PullOptions::skip_verify`]) and showing [`PullOptions::client_cert`] when set.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
     /// Unpacking, naming and progress, as for imports.
     pub import: ImportOptions,
     /// A PEM file of CA certificates to trust besides the system's (`ctr`'s `--tlscacert`).
     pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate to show registries that want one (`ctr`'s `--tlscert`);
+    /// needs [`PullOptions::client_key`].
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of [`PullOptions::client_cert`] (`ctr`'s `--tlskey`).
+    pub client_key: Option<PathBuf>,
+    /// Accept any server certificate (`ctr`'s `--skip-verify`): for test registries only.
+    pub skip_verify: bool,
     /// Credentials for basic auth, or for the token endpoint of the bearer-token flow.
     pub credentials: Option<Credentials>,
     /// Speak plain HTTP even to a remote host (`ctr`'s `--plain-http`).
     pub plain_http: bool,
     /// The platform whose manifest to take from an index (default: this machine's).
     pub platform: Option<Platform>,
+    /// How many layers download at once (`ctr`'s `--max-concurrent-downloads`); 0, the
+    /// default, is all of them. Downloads start in manifest order and each layer unpacks as
+    /// soon as it and the layers below it are in, so a small number lets the bottom layers
+    /// unpack while the upper ones still download.
+    pub max_concurrent_downloads: usize,
 }
 
 impl From<ImportOptions> for PullOptions {
@@ -56,6 +69,24 @@ impl PullOptions {
     /// Trusts the CA certificates in `path` (PEM).
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> PullOptions {
         self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Shows the client certificate `cert` with its private key `key` (both PEM) to
+    /// registries that want one (mutual TLS).
+    pub fn client_identity(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> PullOptions {
+        self.client_cert = Some(cert.into());
+        self.client_key = Some(key.into());
+        self
+    }
+
+    /// Accepts any server certificate, as `ctr --skip-verify` does.
+    pub fn skip_verify(mut self) -> PullOptions {
+        self.skip_verify = true;
         self
     }
 
@@ -165,38 +196,81 @@ impl Client {
         let manifest: Manifest = serde_json::from_slice(&manifest_data)
             .map_err(|e| Error::image(text, format!("manifest is not valid JSON: {e}")))?;
 
-        let mut blobs = vec![manifest.config.clone()];
-        blobs.extend(manifest.layers.iter().cloned());
-        for blob in &blobs {
+        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             check_digest(text, &blob.digest)?;
         }
         options.report(Progress::Total {
-            bytes: blobs.iter().map(|b| b.size).sum(),
+            bytes: manifest.config.size + manifest.layers.iter().map(|b| b.size).sum::<u64>(),
         });
-        let fetches = blobs.iter().map(|blob| {
-            let open: OpenAt = {
-                let remote = Arc::clone(&remote);
-                let digest = blob.digest.clone();
-                Arc::new(move |offset| {
-                    let remote = Arc::clone(&remote);
-                    let digest = digest.clone();
-                    Box::pin(async move { remote.blob_from(&digest, offset).await })
-                })
-            };
+
+        // The config first: its diff ids name the snapshots the layers unpack into, so each
+        // layer can be unpacked as soon as it and the layers below it are in.
+        let config_data = self
+            .fetch_config(text, &remote, &manifest.config, options)
+            .await?;
+        let unpack = match &options.unpack {
+            Some(snapshotter) => {
+                let config: oci::ImageConfig = serde_json::from_slice(&config_data)
+                    .map_err(|e| Error::image(text, format!("config is not valid JSON: {e}")))?;
+                let diff_ids = config.rootfs.diff_ids;
+                if diff_ids.len() != manifest.layers.len() {
+                    return Err(Error::image(
+                        text,
+                        format!(
+                            "config lists {} layers, manifest {}",
+                            diff_ids.len(),
+                            manifest.layers.len()
+                        ),
+                    ));
+                }
+                Some((snapshotter.as_str(), diff_ids))
+            }
+            None => None,
+        };
+
+        // Layers fetched (at most max_concurrent_downloads at a time, started in manifest
+        // order), each announcing itself when it is in, while the unpacker applies them
+        // bottom first.
+        let (ready, arrivals): (Vec<_>, Vec<_>) = manifest
+            .layers
+            .iter()
+            .map(|_| tokio::sync::oneshot::channel::<()>())
+            .unzip();
+        let fetches = manifest.layers.iter().zip(ready).map(|(blob, done)| {
+            let remote = Arc::clone(&remote);
             async move {
-                let report = options.blob_reporter(&blob.digest, blob.size);
-                self.write_blob(
-                    &format!("pull-{}", blob.digest),
-                    &blob.digest,
-                    blob.size,
-                    HashMap::new(),
-                    BlobSource::Reopen(open),
-                    &report,
-                )
-                .await
+                self.fetch_blob(&remote, blob, options).await?;
+                // The unpacker may have stopped already (it failed): nobody to tell.
+                let _ = done.send(());
+                Ok::<(), Error>(())
             }
         });
-        futures_util::future::try_join_all(fetches).await?;
+        let fetched = futures_util::StreamExt::buffer_unordered(
+            futures_util::stream::iter(fetches),
+            match pull.max_concurrent_downloads {
+                0 => manifest.layers.len().max(1),
+                n => n,
+            },
+        );
+        let fetch_all = futures_util::TryStreamExt::try_collect::<Vec<()>>(fetched);
+        let top = match &unpack {
+            Some((snapshotter, diff_ids)) => {
+                let unpacking = self.unpack_as_fetched(
+                    text,
+                    snapshotter,
+                    &manifest.layers,
+                    diff_ids,
+                    arrivals,
+                    options,
+                );
+                let (_, top) = futures_util::future::try_join(fetch_all, unpacking).await?;
+                Some((*snapshotter, top))
+            }
+            None => {
+                fetch_all.await?;
+                None
+            }
+        };
 
         let mut labels = HashMap::from([(
             "containerd.io/gc.ref.content.config".to_owned(),
@@ -242,15 +316,85 @@ impl Client {
         options.report(Progress::Image {
             name: text.to_owned(),
         });
-        if let Some(snapshotter) = &options.unpack
-            && let Err(e) = self
-                .unpack_reporting(text, snapshotter, options, pull.platform.as_ref())
-                .await
-        {
-            let _ = self.remove_image(text).await;
-            return Err(e);
+        if let Some((snapshotter, top)) = top {
+            // The config keeps the unpacked snapshots alive for as long as the image lives.
+            self.label_blob(
+                &manifest.config.digest,
+                HashMap::from([(format!("containerd.io/gc.ref.snapshot.{snapshotter}"), top)]),
+            )
+            .await?;
         }
         Ok(())
+    }
+}
+
+impl Client {
+    /// Fetches config `blob` (held in memory to read its diff ids) and writes it.
+    async fn fetch_config(
+        &self,
+        text: &str,
+        remote: &Remote,
+        blob: &Descriptor,
+        options: &ImportOptions,
+    ) -> Result<Vec<u8>, Error> {
+        let (data, _) = remote.get_bytes("blobs", &blob.digest, "*/*").await?;
+        let actual = oci::sha256(&data);
+        if actual != blob.digest {
+            return Err(Error::DigestMismatch {
+                expected: blob.digest.clone(),
+                actual,
+            });
+        }
+        if data.len() as u64 != blob.size {
+            return Err(Error::image(
+                text,
+                format!(
+                    "config {} has {} bytes, its manifest says {}",
+                    blob.digest,
+                    data.len(),
+                    blob.size
+                ),
+            ));
+        }
+        let report = options.blob_reporter(&blob.digest, blob.size);
+        self.write_blob(
+            &format!("pull-{}", blob.digest),
+            &blob.digest,
+            blob.size,
+            HashMap::new(),
+            BlobSource::Bytes(data.clone()),
+            &report,
+        )
+        .await?;
+        Ok(data)
+    }
+
+    /// Fetches layer `blob` into the content store, resuming a download that breaks off.
+    async fn fetch_blob(
+        &self,
+        remote: &Arc<Remote>,
+        blob: &Descriptor,
+        options: &ImportOptions,
+    ) -> Result<(), Error> {
+        let open: OpenAt = {
+            let remote = Arc::clone(remote);
+            let digest = blob.digest.clone();
+            Arc::new(move |offset| {
+                let remote = Arc::clone(&remote);
+                let digest = digest.clone();
+                Box::pin(async move { remote.blob_from(&digest, offset).await })
+            })
+        };
+        let report = options.blob_reporter(&blob.digest, blob.size);
+        self.write_blob(
+            &format!("pull-{}", blob.digest),
+            &blob.digest,
+            blob.size,
+            HashMap::new(),
+            BlobSource::Reopen(open),
+            &report,
+        )
+        .await
     }
 }
 

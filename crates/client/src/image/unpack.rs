@@ -51,12 +51,9 @@ impl Client {
         let diff_ids = &resolved.config.rootfs.diff_ids;
         let chain = oci::chain_ids(diff_ids);
         let layers = resolved.manifest.layers.len();
-        for (i, layer) in resolved.manifest.layers.iter().enumerate() {
-            let parent = if i == 0 { "" } else { chain[i - 1].as_str() };
-            if !self.snapshot_exists(snapshotter, &chain[i]).await? {
-                self.apply_layer(snapshotter, layer, &diff_ids[i], &chain[i], parent)
-                    .await?;
-            }
+        for i in 0..layers {
+            self.unpack_layer(snapshotter, &resolved.manifest.layers, diff_ids, &chain, i)
+                .await?;
             options.report(Progress::Layer {
                 image: name.to_owned(),
                 done: i + 1,
@@ -74,6 +71,53 @@ impl Client {
         )
         .await?;
         Ok(top)
+    }
+
+    /// Unpacks `layers` (whose uncompressed digests are `diff_ids`) into `snapshotter` bottom
+    /// first while they download: layer `i` once `arrivals[i]` fires and the layers below it
+    /// are applied. Returns the top chain id. An arrival that never comes (its download
+    /// failed) parks the unpacker, so the download's own error is what the caller sees.
+    pub(crate) async fn unpack_as_fetched(
+        &self,
+        image: &str,
+        snapshotter: &str,
+        layers: &[oci::Descriptor],
+        diff_ids: &[String],
+        arrivals: Vec<tokio::sync::oneshot::Receiver<()>>,
+        options: &ImportOptions,
+    ) -> Result<String, Error> {
+        let chain = oci::chain_ids(diff_ids);
+        for (i, arrival) in arrivals.into_iter().enumerate() {
+            if arrival.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            self.unpack_layer(snapshotter, layers, diff_ids, &chain, i)
+                .await?;
+            options.report(Progress::Layer {
+                image: image.to_owned(),
+                done: i + 1,
+                layers: layers.len(),
+            });
+        }
+        Ok(chain.last().cloned().unwrap_or_default())
+    }
+
+    /// Applies layer `i` onto the snapshot of the layers below it, unless it is unpacked
+    /// already.
+    async fn unpack_layer(
+        &self,
+        snapshotter: &str,
+        layers: &[oci::Descriptor],
+        diff_ids: &[String],
+        chain: &[String],
+        i: usize,
+    ) -> Result<(), Error> {
+        let parent = if i == 0 { "" } else { chain[i - 1].as_str() };
+        if self.snapshot_exists(snapshotter, &chain[i]).await? {
+            return Ok(());
+        }
+        self.apply_layer(snapshotter, &layers[i], &diff_ids[i], &chain[i], parent)
+            .await
     }
 
     /// Whether snapshot `key` exists in `snapshotter`.

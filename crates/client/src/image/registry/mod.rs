@@ -165,6 +165,10 @@ pub(crate) struct Remote {
     fallback: bool,
     text: String,
     credentials: Option<Credentials>,
+    /// Whether a client certificate is shown (for the hint when the server refuses it).
+    client_cert: bool,
+    /// Set once a server asked for a client certificate.
+    cert_asked: Arc<AtomicBool>,
     authorization: Mutex<Option<String>>,
 }
 
@@ -177,7 +181,7 @@ impl Remote {
         reference: &Reference,
         options: &PullOptions,
     ) -> Result<Arc<Remote>, Error> {
-        let config = tls::client_config(text, options.ca_file.as_deref(), !options.plain_http)?;
+        let (config, cert_asked) = tls::client_config(text, options)?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_or_http()
@@ -187,9 +191,14 @@ impl Remote {
             http: HttpClient::builder(TokioExecutor::new()).build(TimedConnector(connector)),
             base: format!("{}/v2/{}", reference.host, reference.repository),
             plain: AtomicBool::new(options.plain_http),
-            fallback: !options.plain_http && options.ca_file.is_none() && reference.is_local(),
+            fallback: !options.plain_http
+                && options.ca_file.is_none()
+                && options.client_cert.is_none()
+                && reference.is_local(),
             text: text.to_owned(),
             credentials: options.credentials.clone(),
+            client_cert: options.client_cert.is_some(),
+            cert_asked,
             authorization: Mutex::new(None),
         }))
     }
@@ -229,7 +238,24 @@ impl Remote {
             .body(Empty::new())
             .map_err(|e| SendError::Other(self.error(format!("{url}: {e}"))))?;
         self.http.request(request).await.map_err(|e| {
-            let error = self.error(format!("GET {url}: {}", causes(&e)));
+            // A refusal can surface as the server's alert or, when the connection closed
+            // before the request went out, as a cancelled request.
+            let refused = refused_client_cert(&e);
+            let hint = match (
+                refused,
+                self.cert_asked.load(Ordering::SeqCst),
+                self.client_cert,
+            ) {
+                (true, _, true) => " (the registry does not accept this client certificate)",
+                (false, true, true) => {
+                    " (the registry asked for a client certificate and may not accept this one)"
+                }
+                (true, _, false) | (false, true, false) => {
+                    " (the registry wants a client certificate: give --tlscert and --tlskey)"
+                }
+                (false, false, _) => "",
+            };
+            let error = self.error(format!("GET {url}: {}{hint}", causes(&e)));
             if e.is_connect() && speaks_no_tls(&e) {
                 SendError::NotTls(error)
             } else {
@@ -408,19 +434,42 @@ impl SendError {
 /// Whether `error` comes from a TLS handshake answered with something that is not TLS (a
 /// plain-HTTP server answering 400).
 fn speaks_no_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    tls_error(error, &|e| matches!(e, rustls::Error::InvalidMessage(_)))
+}
+
+/// Whether the server ended the handshake over this client's certificate: it wants one and
+/// got none, or does not trust the one it got.
+fn refused_client_cert(error: &(dyn std::error::Error + 'static)) -> bool {
+    use rustls::AlertDescription as Alert;
+    tls_error(error, &|e| {
+        matches!(
+            e,
+            rustls::Error::AlertReceived(
+                Alert::BadCertificate
+                    | Alert::CertificateRequired
+                    | Alert::UnknownCA
+                    | Alert::CertificateUnknown
+            )
+        )
+    })
+}
+
+/// Whether `error` holds a rustls error that `wanted` picks.
+fn tls_error(
+    error: &(dyn std::error::Error + 'static),
+    wanted: &dyn Fn(&rustls::Error) -> bool,
+) -> bool {
     // I/O errors nest other errors (tokio-rustls wraps rustls' error in one, the connector
     // in another) without reporting them as their source, so both ways are walked.
-    if matches!(
-        error.downcast_ref::<rustls::Error>(),
-        Some(rustls::Error::InvalidMessage(_))
-    ) {
+    if error.downcast_ref::<rustls::Error>().is_some_and(wanted) {
         return true;
     }
     let inner = error
         .downcast_ref::<std::io::Error>()
         .and_then(|io| io.get_ref())
         .map(|inner| inner as &(dyn std::error::Error + 'static));
-    inner.is_some_and(speaks_no_tls) || error.source().is_some_and(speaks_no_tls)
+    inner.is_some_and(|e| tls_error(e, wanted))
+        || error.source().is_some_and(|e| tls_error(e, wanted))
 }
 
 /// `: MESSAGE` from a registry's JSON error body (`{"errors":[{"message":...}]}`), or from
