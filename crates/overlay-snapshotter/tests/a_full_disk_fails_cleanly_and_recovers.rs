@@ -1,7 +1,8 @@
 //! The disk fills up under `ctrd-overlay-snapshotter --root` (a 16 MiB tmpfs that a ballast
 //! file fills): Prepare, View and Commit answer a clear error naming the lack of space, record
-//! nothing half-made, the committed layer and its files stay as they were, and everything
-//! works again once the space comes back. No containerd needed.
+//! nothing half-made, the committed layer and its files stay as they were, a Remove still
+//! works (the metadata store's reserve) and takes the snapshot's folder with it, and
+//! everything works again once the space comes back. No containerd needed.
 
 mod common;
 
@@ -114,12 +115,30 @@ async fn a_full_disk_fails_cleanly_and_recovers() {
         assert_eq!(info.kind, api::Kind::Active as i32);
     }
 
-    // Removing while full: reported, not asserted (docs/hardening.md, state list: a remove
-    // needs a metadata transaction, which needs room).
+    // Removing while full works: the store gives up its reserve to commit the removal, and
+    // the snapshot's folder goes, which is how space comes back.
+    let folders_full = folders_under(&root.join("snapshots"));
     let removed = remove(&t, "to-remove").await;
-    println!(
-        "remove on a full disk: {:?}",
+    assert!(
+        removed.is_ok(),
+        "a remove on a full disk succeeds: {:?}",
         removed.as_ref().map_err(|s| s.message().to_owned())
+    );
+    assert_eq!(
+        stat(&t, "to-remove")
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code()),
+        Err(tonic::Code::NotFound),
+        "the removed snapshot is gone from the store"
+    );
+    cleanup(&t).await.expect("cleanup on a full disk");
+    let kept = list(&t, &[]).await.expect("list on a full disk");
+    assert_eq!(
+        folders_under(&root.join("snapshots")),
+        kept.len(),
+        "on the full disk, one folder per snapshot kept ({kept:?}) is left: the removed \
+         one's and those of the refused calls are gone (there were {folders_full})"
     );
 
     // Still on a full disk: what was committed reads back whole, through a view when one
@@ -142,11 +161,12 @@ async fn a_full_disk_fails_cleanly_and_recovers() {
             .expect("commit after space came back");
     }
     let _ = remove(&t, "full-view").await;
-    if removed.is_err() {
-        remove(&t, "to-remove")
-            .await
-            .expect("remove after space came back");
-    }
+    let reserve = std::fs::metadata(root.join("metadata.redb.reserve")).map(|m| m.len());
+    assert_eq!(
+        reserve.ok(),
+        Some(ctrd_snapshots::RESERVE_BYTES),
+        "the store took its reserve again once there was room"
+    );
     assert_eq!(
         read_through_view(&t, "layer", "check-view", "file").await,
         PAYLOAD,

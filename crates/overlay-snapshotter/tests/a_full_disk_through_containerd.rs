@@ -5,9 +5,8 @@
 //!
 //! - the import fails with containerd's error naming the lack of space;
 //! - nothing of it is left in containerd (no snapshot, once it has dropped the import's lease
-//!   and collected) and no mount; its folders stay while the disk is full (removing needs a
-//!   metadata transaction, which needs room) and are removed by containerd's next collection
-//!   once space returns;
+//!   and collected), no mount, and no folder of it on our disk, though the disk is still full
+//!   (the metadata store gives up its reserve to commit the removals);
 //! - once the ballast is removed the same import succeeds on the same snapshotter, and the
 //!   big layer reads back whole through a container.
 
@@ -123,14 +122,10 @@ fn full_disk_during_an_unpack(daemon: Daemon, shim: &Path, image: &ImageArchive)
     // 1.6's ctr keeps the image record of an import whose unpack failed; its snapshots are
     // the import lease's, collected once the lease is gone.
     let _ = ctr(&proxied, &["images", "rm", "--sync", image.name()]);
-    wait_for_nothing(&proxied, &on, "the failed import", false);
-    // While the disk stays full, removing a snapshot fails too (the metadata store needs
-    // room to commit a transaction), so the folders of the failed unpack stay until space
-    // returns and containerd's next collection removes them (checked at the end).
+    wait_for_nothing(&proxied, &on, "the failed import", true);
     println!(
-        "{on}: after the failed import, while the disk is full: containerd lists no snapshot; \
-         folders on disk: {:?}",
-        folders(&proxied)
+        "{on}: after the failed import, while the disk is full: containerd lists no snapshot, \
+         and no folder of it is left on disk"
     );
     let mounts = mounts_under(disk.path());
     assert!(mounts.is_empty(), "{on}: mounts left: {mounts:?}");

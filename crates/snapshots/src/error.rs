@@ -156,6 +156,18 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether this is an I/O error of the metadata store's database (a full disk, say),
+    /// after which redb needs the database opened again.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            Error::Store {
+                error: redb::Error::Io(_) | redb::Error::PreviousIo,
+                ..
+            }
+        )
+    }
+
     /// An [`Error::Io`] for `call` on `path`.
     pub fn io(call: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {

@@ -66,7 +66,7 @@ pub use filter::Filter;
 pub use serve::{Listener, serve, serve_until};
 pub use server::{SnapshotsService, info_to_api};
 pub use snapshotter::Snapshotter;
-pub use store::{INHERITED_LABEL_PREFIX, MetaStore, Snapshot};
+pub use store::{INHERITED_LABEL_PREFIX, MetaStore, RESERVE_BYTES, Snapshot};
 pub use types::{Info, Kind, Labels, Mount, Usage};
 
 /// containerd's limit on one label: key and value together, in bytes.

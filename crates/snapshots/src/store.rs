@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::time::SystemTime;
 
@@ -64,12 +65,23 @@ pub struct Snapshot {
 /// database is closed and opened again; the store does that itself: the call that met the
 /// error closes the database, and the next call opens it again (repairing it if needed), so
 /// the store works again as soon as the disk does.
+///
+/// A removal must work on a full disk too (it is how space is given back), but a redb commit
+/// needs room. So the store keeps a reserve beside the database: a file of
+/// [`RESERVE_BYTES`] allocated on the same filesystem (`DATABASE.reserve`). A
+/// [`MetaStore::remove`] that fails for lack of room gives the reserve up and tries once more;
+/// the reserve is taken again after a later write commits, when there is room for it.
 #[derive(Debug)]
 pub struct MetaStore {
     path: PathBuf,
     /// `None` between a call that met an I/O error and the next call.
     db: RwLock<Option<Database>>,
+    /// Whether the reserve file is in place (checked before trying to take it again).
+    reserve_held: AtomicBool,
 }
+
+/// The room the store keeps for removals on a full disk, in bytes.
+pub const RESERVE_BYTES: u64 = 1 << 20;
 
 /// Opens (or creates) the database at `path` with every table in it.
 fn open_database(path: &Path, call: &'static str) -> Result<Database> {
@@ -94,10 +106,63 @@ impl MetaStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<MetaStore> {
         let db = open_database(path, "opening the database")?;
-        Ok(MetaStore {
+        let store = MetaStore {
             path: path.to_owned(),
             db: RwLock::new(Some(db)),
-        })
+            reserve_held: AtomicBool::new(false),
+        };
+        store.take_reserve();
+        Ok(store)
+    }
+
+    /// The reserve file's path: the database's, with `.reserve` added.
+    fn reserve_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".reserve");
+        self.path.with_file_name(name)
+    }
+
+    /// Allocates the reserve file if it is not in place; where there is no room, it is left
+    /// out (and tried again after the next write).
+    fn take_reserve(&self) {
+        if self.reserve_held.load(Ordering::Relaxed) {
+            return;
+        }
+        let path = self.reserve_path();
+        let taken = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .and_then(|file| {
+                nix::fcntl::fallocate(
+                    &file,
+                    nix::fcntl::FallocateFlags::empty(),
+                    0,
+                    RESERVE_BYTES as i64,
+                )
+                .map_err(std::io::Error::from)
+            });
+        match taken {
+            Ok(()) => self.reserve_held.store(true, Ordering::Relaxed),
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// Gives the reserve up; whether there was one to give.
+    fn give_up_reserve(&self) -> bool {
+        self.reserve_held.store(false, Ordering::Relaxed);
+        std::fs::remove_file(self.reserve_path()).is_ok()
+    }
+
+    /// After a write's `result`: on success, takes the reserve again if it was given up.
+    fn after_write<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_ok() {
+            self.take_reserve();
+        }
+        result
     }
 
     /// Records a new active snapshot or view `key` on `parent` (which must be committed) and
@@ -112,7 +177,9 @@ impl MetaStore {
         labels: Labels,
         then: impl FnOnce(&Snapshot) -> Result<T>,
     ) -> Result<(Snapshot, T)> {
-        self.closed_after_io_error(self.create_once(kind, key, parent, labels, then))
+        self.after_write(
+            self.closed_after_io_error(self.create_once(kind, key, parent, labels, then)),
+        )
     }
 
     /// [`MetaStore::create`], without closing the database after an I/O error.
@@ -254,7 +321,7 @@ impl MetaStore {
     /// is empty or holds `labels`, one label per `labels.KEY` path (removed when `info`
     /// lacks it). Other fields cannot change.
     pub fn update(&self, info: Info, fieldpaths: &[String]) -> Result<Info> {
-        self.closed_after_io_error(self.update_once(info, fieldpaths))
+        self.after_write(self.closed_after_io_error(self.update_once(info, fieldpaths)))
     }
 
     /// [`MetaStore::update`], without closing the database after an I/O error.
@@ -308,7 +375,9 @@ impl MetaStore {
         labels: Labels,
         usage: Usage,
     ) -> Result<()> {
-        self.closed_after_io_error(self.commit_once(key, name, id, rebase, labels, usage))
+        self.after_write(
+            self.closed_after_io_error(self.commit_once(key, name, id, rebase, labels, usage)),
+        )
     }
 
     /// [`MetaStore::commit`], without closing the database after an I/O error.
@@ -406,8 +475,17 @@ impl MetaStore {
 
     /// Forgets `key`, which must have no children; returns its id and kind so the caller
     /// can remove its directory after the transaction.
+    ///
+    /// On a full disk the store gives up its reserve and tries once more (see [`MetaStore`]).
     pub fn remove(&self, key: &str) -> Result<(u64, Kind)> {
-        self.closed_after_io_error(self.remove_once(key))
+        // The room a removal frees comes back only when the caller removes the snapshot's
+        // files, after this: the reserve is taken again by the next write, not here.
+        match self.closed_after_io_error(self.remove_once(key)) {
+            Err(e) if e.is_io() && self.give_up_reserve() => {
+                self.closed_after_io_error(self.remove_once(key))
+            }
+            other => other,
+        }
     }
 
     /// [`MetaStore::remove`], without closing the database after an I/O error.
@@ -522,11 +600,7 @@ impl MetaStore {
     /// Closes the database when `result` is an I/O error of redb's, which it would repeat
     /// for every later transaction; the next call opens it again.
     fn closed_after_io_error<T>(&self, result: Result<T>) -> Result<T> {
-        if let Err(Error::Store {
-            error: redb::Error::Io(_) | redb::Error::PreviousIo,
-            ..
-        }) = &result
-        {
+        if result.as_ref().is_err_and(Error::is_io) {
             let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
             *db = None;
         }
