@@ -9,7 +9,11 @@
 //! - hanging: each of `create`, `start`, `exec`, `kill` and `delete` never returns: the
 //!   caller's deadline (`ctr --timeout 2s`, which containerd passes on as the ttrpc request's
 //!   `timeout_nano`) ends the call with `context deadline exceeded`, and the shim kills and
-//!   reaps the hanging runc at that deadline, as the Go shim does, and keeps serving the task.
+//!   reaps the hanging runc at that deadline, as the Go shim does, and keeps serving the task;
+//! - hanging after doing its work: `create` and `exec` run the real runc, which makes the
+//!   container (a waiting `runc init`) or starts the exec's process, and then never return:
+//!   the shim kills the hanging runc at the deadline and also removes what it made (the
+//!   half-made container is deleted; the exec's process, named in its pid file, is killed).
 //!
 //! After each case nothing is left: processes, mounts, runc state, sockets, cgroups. On every
 //! selected daemon. `CTRD_FAULTS_GO_SHIM=1` also runs every case with the daemon's Go shim and
@@ -61,6 +65,10 @@ if [ -e "{d}/fail-$sub" ]; then
   exit 1
 fi
 if [ -e "{d}/hang-$sub" ]; then
+  exec -a "fake-runc-hang {d}" sleep 3600
+fi
+if [ -e "{d}/hang-after-$sub" ]; then
+  {real} "$@"
   exec -a "fake-runc-hang {d}" sleep 3600
 fi
 exec {real} "$@"
@@ -256,6 +264,14 @@ fn faults(daemon: Daemon, shim: Shim) -> Vec<String> {
             Err(problem) => problems.push(problem),
         }
     }
+
+    // Hanging after doing its work.
+    for sub in ["create", "exec"] {
+        match hanging_after_its_work(&bed, &fake, sub) {
+            Ok(said) => println!("{on}: runc {sub} hanging after its work: {said}"),
+            Err(problem) => problems.push(problem),
+        }
+    }
     if !problems.is_empty() {
         bed.sweep();
     }
@@ -368,6 +384,125 @@ fn hanging(bed: &Bed, fake: &FakeRunc, sub: &str) -> Result<String, String> {
     }
     Ok(format!(
         "ctr returned after {took:.1?}: {said}; runc was killed"
+    ))
+}
+
+/// Processes of this test's exec, by the marker in its command line.
+fn marked_processes(marker: &str) -> Vec<i32> {
+    ctrd_testbed::cleanup::live_processes()
+        .into_iter()
+        .filter(|(_, cmdline)| cmdline.contains(marker))
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// `create` or `exec` doing its work through the real runc and then hanging: the call ends at
+/// the caller's deadline, the hanging runc is killed, and what it made is removed by the shim
+/// (for `create`: the container in runc's state and its waiting `runc init`; for `exec`: the
+/// exec's process), the task, where there is one, still served.
+fn hanging_after_its_work(bed: &Bed, fake: &FakeRunc, sub: &str) -> Result<String, String> {
+    let id = format!("hang-after-{sub}");
+    // A sleep whose length marks it as this case's exec (busybox keeps its argv).
+    let marker = "271828";
+    let flag = fake.flag();
+    let rootfs = bed.rootfs();
+    let (answer, took) = match sub {
+        "create" => {
+            fake.set("hang-after", sub, true);
+            within_deadline(
+                bed,
+                &[
+                    "run",
+                    "-d",
+                    &flag,
+                    "--rootfs",
+                    &rootfs,
+                    &id,
+                    "/bin/sleep",
+                    "300",
+                ],
+            )
+        }
+        "exec" => {
+            let out = run_detached(bed, fake, &id);
+            assert!(out.status.success(), "ctr run: {}", stderr(&out));
+            fake.set("hang-after", sub, true);
+            within_deadline(
+                bed,
+                &[
+                    "tasks",
+                    "exec",
+                    "--exec-id",
+                    "stuck",
+                    &id,
+                    "/bin/sleep",
+                    marker,
+                ],
+            )
+        }
+        other => panic!("no case {other}"),
+    };
+    // The shim ends the hanging runc and what it made, at the deadline.
+    let until = Instant::now() + Duration::from_secs(5);
+    // What runc made is gone without the test's help: the container's runc state (with its
+    // `runc init`), or the exec's process.
+    let made_gone = || match sub {
+        "create" => !ctrd_testbed::runc_root(&bed.ns).join(&id).exists(),
+        _ => marked_processes(marker).is_empty(),
+    };
+    let (mut still_hanging, mut made_left) = (fake.hanging(), !made_gone());
+    while (!still_hanging.is_empty() || made_left) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+        still_hanging = fake.hanging();
+        made_left = !made_gone();
+    }
+    let exec_left = marked_processes(marker);
+    let container_left = sub == "create" && !made_gone();
+    fake.set("hang-after", sub, false);
+    fake.end_hangs();
+    let serves = (sub == "exec").then(|| bed.run(&["tasks", "ps", &id]).status.success());
+    let left = remove_and_check(bed, &id);
+    let Some(answer) = answer else {
+        return Err(format!(
+            "{sub} (after its work): ctr --timeout {DEADLINE} did not return within 30 s"
+        ));
+    };
+    let said = stderr(&answer);
+    if answer.status.success() {
+        return Err(format!(
+            "{sub} (after its work): the call succeeded though runc hung"
+        ));
+    }
+    if !said.contains("deadline exceeded") {
+        return Err(format!(
+            "{sub} (after its work): ctr did not report its deadline: {said}"
+        ));
+    }
+    if !still_hanging.is_empty() {
+        return Err(format!(
+            "{sub} (after its work): runc still runs after the deadline ({still_hanging:?})"
+        ));
+    }
+    if container_left {
+        return Err(
+            "create (after its work): the half-made container is still in runc's state".into(),
+        );
+    }
+    if sub == "exec" && !exec_left.is_empty() {
+        return Err(format!(
+            "exec (after its work): the exec's process still runs after the deadline ({exec_left:?})"
+        ));
+    }
+    if serves == Some(false) {
+        return Err(format!(
+            "{sub} (after its work): the shim no longer answers ps"
+        ));
+    }
+    if !left.is_empty() {
+        return Err(format!("{sub} (after its work): left behind: {left:#?}"));
+    }
+    Ok(format!(
+        "ctr returned after {took:.1?}: {said}; runc and what it made were removed"
     ))
 }
 
