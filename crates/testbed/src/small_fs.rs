@@ -55,22 +55,7 @@ impl SmallFs {
     /// Writes a ballast file until the filesystem is full (the write that fails with
     /// `ENOSPC` ends it) and returns the bytes it took.
     pub fn fill(&self) -> Result<u64, Error> {
-        let path = self.ballast();
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        let page = vec![0x5a_u8; 4096];
-        let mut taken = 0;
-        loop {
-            match file.write(&page) {
-                Ok(0) => return Ok(taken),
-                Ok(n) => taken += n as u64,
-                Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => return Ok(taken),
-                Err(e) => return Err(Error::io(&path, e)),
-            }
-        }
+        self.fill_leaving(0)
     }
 
     /// Grows the ballast file until at most `leave` bytes are free (about: the kernel counts
