@@ -356,16 +356,8 @@ impl Client {
                 ),
             ));
         }
-        let report = options.blob_reporter(&blob.digest, blob.size);
-        self.write_blob(
-            &format!("pull-{}", blob.digest),
-            &blob.digest,
-            blob.size,
-            HashMap::new(),
-            BlobSource::Bytes(data.clone()),
-            &report,
-        )
-        .await?;
+        self.store_blob(blob, BlobSource::Bytes(data.clone()), options)
+            .await?;
         Ok(data)
     }
 
@@ -385,13 +377,24 @@ impl Client {
                 Box::pin(async move { remote.blob_from(&digest, offset).await })
             })
         };
+        self.store_blob(blob, BlobSource::Reopen(open), options)
+            .await
+    }
+
+    /// Writes pulled `blob` from `source` into the content store, reporting its progress.
+    async fn store_blob(
+        &self,
+        blob: &Descriptor,
+        source: BlobSource,
+        options: &ImportOptions,
+    ) -> Result<(), Error> {
         let report = options.blob_reporter(&blob.digest, blob.size);
         self.write_blob(
             &format!("pull-{}", blob.digest),
             &blob.digest,
             blob.size,
             HashMap::new(),
-            BlobSource::Reopen(open),
+            source,
             &report,
         )
         .await

@@ -23,21 +23,23 @@ pub struct Reader {
 impl Reader {
     /// The file's text, or `None` when it cannot be read.
     pub fn text(&self, dir: &Path, name: &str) -> Option<String> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let file = open
-            .entry(dir.join(name))
-            .or_insert_with_key(|path| File::open(path).ok())
-            .as_ref()?;
-        read_from_start(file).ok()
+        self.with_file(dir, name, |file| read_from_start(file?).ok())
     }
 
     /// Whether `dir` holds a file `name`, asked once and remembered with its descriptor (no
     /// `stat` on every call).
     pub fn has(&self, dir: &Path, name: &str) -> bool {
+        self.with_file(dir, name, |file| file.is_some())
+    }
+
+    /// Runs `f` on the kept descriptor of `dir/name`, opened on first use (`None`: the file
+    /// does not exist, remembered as such).
+    fn with_file<T>(&self, dir: &Path, name: &str, f: impl FnOnce(Option<&File>) -> T) -> T {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.entry(dir.join(name))
+        f(open
+            .entry(dir.join(name))
             .or_insert_with_key(|path| File::open(path).ok())
-            .is_some()
+            .as_ref())
     }
 
     /// Whether the folder `dir` exists, asked once and remembered: a controller's folder that
