@@ -41,8 +41,7 @@ pub struct Launched {
 
 /// Starts the exec; on failure nothing of it is left running.
 pub async fn start(ctx: &ServeContext, launch: Launch) -> Result<Launched, Error> {
-    let process: ctrd_runc::spec::Process =
-        serde_json::from_slice(&launch.spec).map_err(|e| Error::invalid("exec spec", e))?;
+    let process = crate::validate::json_object("exec spec", &launch.spec)?;
     let driver = stdio::LogDriverContext {
         id: &launch.id,
         namespace: &ctx.namespace,

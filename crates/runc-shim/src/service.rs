@@ -545,8 +545,7 @@ impl Service {
         let resources = req
             .resources
             .ok_or_else(|| Error::invalid("resources", "none given"))?;
-        let resources: ctrd_runc::spec::LinuxResources =
-            serde_json::from_slice(&resources.value).map_err(|e| Error::invalid("resources", e))?;
+        let resources = crate::validate::json_object("resources", &resources.value)?;
         Ok(runc.update(&req.id, &resources).await?)
     }
 

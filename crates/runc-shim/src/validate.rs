@@ -11,6 +11,7 @@
 //! | stdio | a scheme other than `file://`, `binary://`, `binary-v2://`; a relative path; NUL |
 //! | runc options (`Any`) | a `containerd.runc.v1.Options` that does not decode |
 //! | signal (`Kill`) | 0 or above 64 |
+//! | exec spec, `Update` resources | not a JSON object (runc checks the fields) |
 
 use ctrd_api::TypeUrl;
 use ctrd_api::containerd::runc::v1::Options;
@@ -172,6 +173,22 @@ pub fn stdio(stdin: &str, stdout: &str, stderr: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks a JSON document runc is handed (an exec's process spec, `Update`'s resources): it
+/// must be a JSON object; runc checks its fields, as it does for the Go shim, whose typed
+/// decoding accepts unknown and missing fields alike. Not decoding it into the typed OCI spec
+/// keeps that spec's deserializers (and the regex engine one of them needs) out of the shim's
+/// binary, which is most of what the shim would otherwise map but never run.
+pub fn json_object(
+    what: &'static str,
+    value: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    match serde_json::from_slice(value) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::invalid(what, "not a JSON object")),
+        Err(e) => Err(Error::invalid(what, e)),
+    }
+}
+
 /// The highest signal number Linux has (`SIGRTMAX`).
 pub const MAX_SIGNAL: u32 = 64;
 
@@ -212,6 +229,17 @@ fn quoted(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_objects() {
+        let spec = br#"{"args":["/bin/true"],"cwd":"/","x-unknown":1}"#;
+        let map = json_object("exec spec", spec).expect("an object is taken");
+        assert!(map.contains_key("x-unknown"), "unknown fields reach runc");
+        for bad in [&b"[]"[..], b"\"text\"", b"{", b""] {
+            let err = json_object("exec spec", bad).expect_err("refused");
+            assert!(err.to_string().contains("exec spec"), "{err}");
+        }
+    }
 
     #[test]
     fn paths() {

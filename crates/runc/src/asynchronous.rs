@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use oci_spec::runtime::{LinuxResources, Process};
+use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
 
@@ -305,7 +305,7 @@ impl AsyncRunc {
     pub async fn exec_detached(
         &self,
         id: &str,
-        process: &Process,
+        process: &(impl Serialize + ?Sized),
         opts: ExecOptions,
     ) -> Result<u32, Error> {
         self.pid_of(build::exec(&self.runc.config, id, process, opts, true)?)
@@ -316,7 +316,7 @@ impl AsyncRunc {
     pub async fn exec(
         &self,
         id: &str,
-        process: &Process,
+        process: &(impl Serialize + ?Sized),
         opts: ExecOptions,
     ) -> Result<ExitStatus, Error> {
         let plan = build::exec(&self.runc.config, id, process, opts, false)?;
@@ -371,7 +371,11 @@ impl AsyncRunc {
     }
 
     /// [`Runc::update`], async.
-    pub async fn update(&self, id: &str, resources: &LinuxResources) -> Result<(), Error> {
+    pub async fn update(
+        &self,
+        id: &str,
+        resources: &(impl Serialize + ?Sized),
+    ) -> Result<(), Error> {
         self.finish(build::update(&self.runc.config, id, resources)?)
             .await
             .map(drop)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxResources, Process};
+use serde::Serialize;
 
 use crate::events::EventStream;
 use crate::kill_handle::{self, KillHandle};
@@ -178,21 +178,26 @@ impl Runc {
 
     /// Starts `process` in a running container and returns its pid (`runc exec --detach`).
     /// The spec reaches runc through an in-memory file; nothing is left on disk.
+    ///
+    /// `process` is an OCI [`Process`](crate::spec::Process), or its JSON as received (a
+    /// `serde_json::Value`), which runc checks: a caller that only passes a spec on needs
+    /// neither the typed spec nor its validators linked in.
     pub fn exec_detached(
         &self,
         id: &str,
-        process: &Process,
+        process: &(impl Serialize + ?Sized),
         opts: ExecOptions,
     ) -> Result<u32, Error> {
         self.pid_of(build::exec(&self.config, id, process, opts, true)?)
     }
 
     /// Runs `process` in a running container in the foreground and returns its exit status
-    /// (`runc exec`). An error means runc itself failed.
+    /// (`runc exec`). An error means runc itself failed. `process` as for
+    /// [`exec_detached`](Self::exec_detached).
     pub fn exec(
         &self,
         id: &str,
-        process: &Process,
+        process: &(impl Serialize + ?Sized),
         opts: ExecOptions,
     ) -> Result<ExitStatus, Error> {
         let (plan, outcome) = self.execute(build::exec(&self.config, id, process, opts, false)?)?;
@@ -247,8 +252,10 @@ impl Runc {
             .map(drop)
     }
 
-    /// Changes the container's resource limits (`runc update --resources -`).
-    pub fn update(&self, id: &str, resources: &LinuxResources) -> Result<(), Error> {
+    /// Changes the container's resource limits (`runc update --resources -`). `resources` is
+    /// an OCI [`LinuxResources`](crate::spec::LinuxResources) or its JSON, as for
+    /// [`exec_detached`](Self::exec_detached).
+    pub fn update(&self, id: &str, resources: &(impl Serialize + ?Sized)) -> Result<(), Error> {
         self.finish(build::update(&self.config, id, resources)?)
             .map(drop)
     }

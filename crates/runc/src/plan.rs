@@ -440,7 +440,7 @@ pub(crate) mod build {
     pub fn exec(
         config: &Config,
         id: &str,
-        process: &oci_spec::runtime::Process,
+        process: &(impl serde::Serialize + ?Sized),
         mut opts: ExecOptions,
         detach: bool,
     ) -> Result<Plan, Error> {
@@ -500,7 +500,7 @@ pub(crate) mod build {
     pub fn update(
         config: &Config,
         id: &str,
-        resources: &oci_spec::runtime::LinuxResources,
+        resources: &(impl serde::Serialize + ?Sized),
     ) -> Result<Plan, Error> {
         let mut plan = Plan::captured(config, "update")?;
         plan.arg("--resources").arg("-");
