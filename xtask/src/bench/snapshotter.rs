@@ -43,7 +43,8 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     let containerd = Containerd::start_with_proxies(
         daemon,
         &[],
-        &[ProxyPlugin::snapshot(OURS, &snapshotter.address())],
+        // Configured as the README says: `rebase` declared (2.x only).
+        &[ProxyPlugin::snapshot(OURS, &snapshotter.address()).rebase()],
     )
     .map_err(message)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
