@@ -1,5 +1,6 @@
 //! Developer entry points. Run `cargo xtask --help`.
 
+mod amend;
 mod bench;
 mod fuzz;
 mod lock;

@@ -82,11 +82,12 @@ fn sync(files: &[ctrd_codegen::OutputFile], out_dir: &Path, mode: Mode) -> Resul
     Ok(())
 }
 
-/// Runs the generator over the pinned descriptor sets and the extra protos.
+/// Runs the generator over the pinned descriptor sets (with [`crate::amend`]'s fields) and the
+/// extra protos.
 pub fn generate(root: &Path) -> Result<Vec<ctrd_codegen::OutputFile>, Error> {
     let descriptor_sets = SOURCES
         .iter()
-        .map(|source| source.read_descriptors(root))
+        .map(|source| crate::amend::amend(&source.read_descriptors(root)?))
         .collect::<Result<Vec<_>, _>>()?;
     let extra = root.join(EXTRA_DIR);
     let files = lock::find_protos(&extra)?

@@ -25,5 +25,8 @@ mod usage;
 
 pub use error::Error;
 pub use options::Options;
-pub use overlay::{GID_MAPPING_LABEL, OverlaySnapshotter, UID_MAPPING_LABEL};
+pub use overlay::{
+    GID_MAPPING_LABEL, OverlaySnapshotter, PARENT_CHAIN_ID_LABEL, UID_MAPPING_LABEL,
+    UNPACKED_BEFORE_PARENT,
+};
 pub use usage::disk_usage;

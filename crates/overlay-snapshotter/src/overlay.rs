@@ -17,6 +17,12 @@ use crate::{Options, disk_usage};
 pub const UID_MAPPING_LABEL: &str = "containerd.io/snapshot/uidmapping";
 /// The label holding a snapshot's gid map.
 pub const GID_MAPPING_LABEL: &str = "containerd.io/snapshot/gidmapping";
+/// The label containerd's unpacker puts on a layer's extraction snapshot: the chain id of
+/// the layer below. In parallel unpack (containerd 2.x, snapshotters declaring `rebase`) it
+/// prepares that snapshot without a parent and names the real one only in `Commit`.
+pub const PARENT_CHAIN_ID_LABEL: &str = "containerd.io/snapshot/parent-chain-id";
+/// What the log says when such a snapshot is prepared.
+pub const UNPACKED_BEFORE_PARENT: &str = "layer prepared before its parent (parallel unpack)";
 
 /// The id map a snapshot's labels ask for, if any; a map that does not parse, or leaves
 /// the container's root unmapped, is refused (InvalidArgument).
@@ -60,6 +66,12 @@ impl OverlaySnapshotter {
             .mode(0o700)
             .create(&snapshots)
             .map_err(|e| Error::io("creating", &snapshots, e))?;
+        let empty = root.join("empty");
+        match std::fs::DirBuilder::new().mode(0o755).create(&empty) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("creating", &empty, e)),
+        }
         let store = MetaStore::open(&root.join("metadata.redb"))?;
         Ok(OverlaySnapshotter {
             root: root.to_owned(),
@@ -86,6 +98,12 @@ impl OverlaySnapshotter {
 
     fn dir(&self, id: u64) -> PathBuf {
         self.snapshots_dir().join(id.to_string())
+    }
+
+    /// The empty folder that is the lower layer of an active snapshot whose parent comes
+    /// only at its commit (see [`PARENT_CHAIN_ID_LABEL`]).
+    fn empty_lower(&self) -> PathBuf {
+        self.root.join("empty")
     }
 
     fn fs(&self, id: u64) -> String {
@@ -169,6 +187,16 @@ impl OverlaySnapshotter {
             }
         };
         let mounts = self.mounts_of(&snapshot);
+        if kind == Kind::Active
+            && snapshot.parent_ids.is_empty()
+            && let Some(parent) = snapshot.labels.get(PARENT_CHAIN_ID_LABEL)
+        {
+            tracing::info!(
+                key,
+                parent = parent.as_str(),
+                "{UNPACKED_BEFORE_PARENT}: an overlay over an empty lower"
+            );
+        }
         if let Some(map) = &map
             && !self.options.idmapped_mounts
             && !snapshot.parent_ids.is_empty()
@@ -234,6 +262,29 @@ impl OverlaySnapshotter {
             }]
         };
         match (snapshot.kind, parents.as_slice()) {
+            // A layer that containerd unpacks before the one below it and rebases onto it
+            // at commit: an overlay over an empty lower, so its applier writes deletions and
+            // opaque folders as overlay whiteouts into the upper (over a bind it would delete
+            // from an empty folder and lose them).
+            (Kind::Active, []) if snapshot.labels.contains_key(PARENT_CHAIN_ID_LABEL) => {
+                let dir = self.dir(snapshot.id);
+                let mut options = Vec::new();
+                if self.options.index_off {
+                    options.push("index=off".to_owned());
+                }
+                if self.options.userxattr {
+                    options.push("userxattr".to_owned());
+                }
+                options.push(format!("workdir={}", dir.join("work").display()));
+                options.push(format!("upperdir={}", dir.join("fs").display()));
+                options.push(format!("lowerdir={}", self.empty_lower().display()));
+                vec![Mount {
+                    kind: "overlay".into(),
+                    source: "overlay".into(),
+                    target: String::new(),
+                    options,
+                }]
+            }
             (Kind::Active, []) => bind(self.fs(snapshot.id), false, Vec::new()),
             (Kind::View | Kind::Committed, []) => bind(self.fs(snapshot.id), true, Vec::new()),
             (Kind::View | Kind::Committed, [only]) => bind(self.fs(*only), true, idmap),

@@ -45,6 +45,20 @@ pub enum Error {
         /// How many children it has.
         children: usize,
     },
+    /// A commit onto a parent other than the one the active snapshot was prepared on: only a
+    /// snapshot prepared without a parent can be committed onto one (rebase).
+    #[error(
+        "cannot commit {key:?} onto {rebase:?}: it was prepared on {parent:?} (only a snapshot \
+         prepared without a parent can be committed onto one)"
+    )]
+    ParentChanged {
+        /// The active snapshot.
+        key: String,
+        /// The parent it was prepared on.
+        parent: String,
+        /// The parent the commit asked for.
+        rebase: String,
+    },
     /// A key or name that cannot be used.
     #[error("invalid snapshot key {key:?}: {reason}")]
     InvalidKey {
@@ -195,6 +209,7 @@ impl Error {
             | Error::WrongKind { .. }
             | Error::HasChildren { .. } => tonic::Code::FailedPrecondition,
             Error::InvalidKey { .. }
+            | Error::ParentChanged { .. }
             | Error::LabelTooLong { .. }
             | Error::BadFieldPath { .. }
             | Error::BadIdMapping { .. }

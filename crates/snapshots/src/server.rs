@@ -162,7 +162,9 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         request: Request<api::CommitSnapshotRequest>,
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
-        self.run(move |s| s.commit(&r.name, &r.key, None, r.labels))
+        // `parent` (containerd 2.2+): commit onto it instead of the prepare's parent.
+        let rebase = parent(r.parent);
+        self.run(move |s| s.commit(&r.name, &r.key, rebase.as_deref(), r.labels))
             .await?;
         Ok(Response::new(()))
     }

@@ -417,8 +417,16 @@ impl MetaStore {
             {
                 return Err(Error::AlreadyExists { key: name.into() });
             }
-            let parent = match rebase {
-                Some(parent) => {
+            let parent = match (rebase, &active.parent) {
+                // containerd's rule: no parent, or the same one, may be named at commit.
+                (Some(rebase), Some(parent)) if rebase != parent => {
+                    return Err(Error::ParentChanged {
+                        key: key.into(),
+                        parent: parent.clone(),
+                        rebase: rebase.into(),
+                    });
+                }
+                (Some(parent), _) => {
                     let record = read_record(&snapshots, parent)?;
                     if record.kind != Kind::Committed {
                         return Err(Error::ParentNotCommitted {
@@ -428,7 +436,7 @@ impl MetaStore {
                     }
                     Some(parent.to_owned())
                 }
-                None => active.parent.clone(),
+                (None, _) => active.parent.clone(),
             };
             let mut merged: Labels = active
                 .labels

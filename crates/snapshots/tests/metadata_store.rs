@@ -136,11 +136,12 @@ fn commit_rebases_inherits_snapshot_labels_and_stores_usage() {
     commit(&store, "a-active", "a");
     prepare(&store, "b-active", None);
     commit(&store, "b-active", "b");
+    // Prepared without a parent (containerd 2.2+'s parallel unpack), committed onto `b`.
     store
         .create(
             Kind::Active,
             "c-active",
-            Some("a"),
+            None,
             labels(&[("containerd.io/snapshot/remote", "yes"), ("plain", "x")]),
             |_| Ok(()),
         )
@@ -167,10 +168,29 @@ fn commit_rebases_inherits_snapshot_labels_and_stores_usage() {
         labels(&[("containerd.io/snapshot/remote", "yes"), ("new", "1")])
     );
     assert_eq!(store.usage("c").expect("usage").1, Some(usage));
-    store
-        .remove("a")
-        .expect("a lost its only child to the rebase");
     assert!(matches!(store.remove("b"), Err(Error::HasChildren { .. })));
+
+    // Prepared on `a`: committing onto `b` is refused (containerd's rule), onto `a` is fine.
+    prepare(&store, "d-active", Some("a"));
+    let id = store.get("d-active").expect("get").id;
+    assert!(matches!(
+        store.commit("d-active", "d", id, Some("b"), Labels::new(), usage),
+        Err(Error::ParentChanged { .. })
+    ));
+    assert_eq!(
+        store
+            .stat("d-active")
+            .expect("still active")
+            .parent
+            .as_deref(),
+        Some("a")
+    );
+    store
+        .commit("d-active", "d", id, Some("a"), Labels::new(), usage)
+        .expect("commit onto the same parent");
+    assert_eq!(store.stat("d").expect("stat").parent.as_deref(), Some("a"));
+    store.remove("d").expect("remove d");
+    store.remove("a").expect("a is childless again");
 }
 
 #[test]

@@ -107,12 +107,25 @@ impl Daemon {
                 proxy.name,
                 proxy.address.display().to_string()
             ));
-            // Written only when asked for: 1.6 knows no such key.
-            if !proxy.capabilities.is_empty() {
+            // Written only when asked for, and only for 2.x: 1.x knows no such key (and
+            // has no parallel unpack to declare `rebase` for).
+            if self.is_v2() && !proxy.capabilities.is_empty() {
                 common.push_str(&format!("  capabilities = {:?}\n", proxy.capabilities));
             }
         }
         if self.is_v2() && !proxies.is_empty() {
+            // 2.x unpacks a pull's layers in parallel (onto snapshotters declaring `rebase`)
+            // only with more than one unpack allowed; its default is 1. Imports are always
+            // unpacked one layer after the other.
+            if proxies
+                .iter()
+                .any(|p| p.capabilities.iter().any(|c| c == "rebase"))
+            {
+                common.push_str(&format!(
+                    "\n[plugins.\"io.containerd.transfer.v1.local\"]\n  \
+                     max_concurrent_unpacks = {PARALLEL_UNPACKS}\n"
+                ));
+            }
             // 2.x unpacks imports in its transfer service, only onto snapshotters listed
             // here (by default only the built-in overlayfs).
             let platform = format!("linux/{}", crate::image::oci_arch());
@@ -155,6 +168,10 @@ impl Daemon {
     }
 }
 
+/// Layers a 2.x daemon unpacks at once in a pull when a proxy snapshotter declares
+/// `rebase` (containerd's CRI uses 3 when it unpacks an image for a runtime's snapshotter).
+pub const PARALLEL_UNPACKS: u32 = 3;
+
 /// The folder, in a daemon's private folder, that containerd 2.4 tells shims to put their
 /// sockets in.
 const SOCKET_DIR_NAME: &str = "s";
@@ -180,6 +197,13 @@ impl ProxyPlugin {
             address: address.to_path_buf(),
             capabilities: Vec::new(),
         }
+    }
+
+    /// The same plugin declaring `rebase` to containerd 2.x (ignored on 1.x): it commits an
+    /// active snapshot onto a parent named only in `Commit`, so containerd may unpack a pull's
+    /// layers in parallel onto it (the daemon then allows [`PARALLEL_UNPACKS`] at once).
+    pub fn rebase(self) -> ProxyPlugin {
+        self.capability("rebase")
     }
 
     /// The same plugin with `capability` added.

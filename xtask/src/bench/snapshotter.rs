@@ -39,11 +39,15 @@ fn message(e: impl std::fmt::Display) -> Error {
 pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     let binary =
         crate::suite::build_release_bin("ctrd-overlay-snapshotter", "ctrd-overlay-snapshotter")?;
-    let snapshotter = SnapshotterProcess::start(&binary, &[]).map_err(message)?;
+    // Removal as the built-in overlayfs does by default on 2.x (`sync_remove = false`): the
+    // folder is renamed in `Remove` and deleted by `Cleanup`, which containerd's collector
+    // calls.
+    let snapshotter = SnapshotterProcess::start(&binary, &["--async-remove"]).map_err(message)?;
     let containerd = Containerd::start_with_proxies(
         daemon,
         &[],
-        &[ProxyPlugin::snapshot(OURS, &snapshotter.address())],
+        // Configured as the README says: `rebase` declared (2.x only).
+        &[ProxyPlugin::snapshot(OURS, &snapshotter.address()).rebase()],
     )
     .map_err(message)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -196,6 +196,7 @@ impl Client {
                 name: chain_id.to_owned(),
                 key: key.clone(),
                 labels: HashMap::new(),
+                parent: String::new(),
             };
             self.unary("snapshots.Commit", &object, async {
                 self.snapshots().commit(commit).await

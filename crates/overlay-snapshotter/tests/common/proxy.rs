@@ -34,13 +34,28 @@ impl Proxied {
         Proxied::with(daemon, extra_path, snapshotter)
     }
 
+    /// Starts both, the plugin declaring `rebase` (containerd 2.x then unpacks layers onto
+    /// it in parallel), with `extra_path` first on containerd's `PATH`.
+    pub fn start_rebasing(daemon: Daemon, extra_path: &[&Path]) -> Proxied {
+        let snapshotter = SnapshotterProcess::start(binary(), &[])
+            .unwrap_or_else(|e| panic!("starting our snapshotter: {e}"));
+        let plugin = ProxyPlugin::snapshot(PROXY_NAME, &snapshotter.address()).rebase();
+        Proxied::with_plugin(daemon, extra_path, snapshotter, plugin)
+    }
+
     fn with(daemon: Daemon, extra_path: &[&Path], snapshotter: SnapshotterProcess) -> Proxied {
-        let containerd = Containerd::start_with_proxies(
-            daemon,
-            extra_path,
-            &[ProxyPlugin::snapshot(PROXY_NAME, &snapshotter.address())],
-        )
-        .unwrap_or_else(|e| panic!("starting containerd {}: {e}", daemon.version()));
+        let plugin = ProxyPlugin::snapshot(PROXY_NAME, &snapshotter.address());
+        Proxied::with_plugin(daemon, extra_path, snapshotter, plugin)
+    }
+
+    fn with_plugin(
+        daemon: Daemon,
+        extra_path: &[&Path],
+        snapshotter: SnapshotterProcess,
+        plugin: ProxyPlugin,
+    ) -> Proxied {
+        let containerd = Containerd::start_with_proxies(daemon, extra_path, &[plugin])
+            .unwrap_or_else(|e| panic!("starting containerd {}: {e}", daemon.version()));
         Proxied {
             containerd,
             snapshotter,
@@ -54,5 +69,31 @@ impl Proxied {
             .unwrap_or_else(|e| panic!("{}", e.full_message()))
             .with_folders(self.snapshotter.root().join("snapshots"))
             .with_layers(layer_count())
+    }
+
+    /// Waits until garbage collection has removed every snapshot folder of our snapshotter
+    /// (containerd spaces its collections out: on a loaded machine the last one can come
+    /// many seconds after the removal), and fails naming what is left after 90 s.
+    pub fn assert_nothing_on_disk(&self) {
+        let folder = self.snapshotter.root().join("snapshots");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let left: Vec<String> = std::fs::read_dir(&folder)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "left in {}: {left:?}",
+                folder.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }

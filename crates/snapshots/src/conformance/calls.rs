@@ -82,6 +82,22 @@ pub async fn commit_labelled(
             name: name.into(),
             key: key.into(),
             labels: labels(pairs),
+            parent: String::new(),
+        }))
+        .await
+        .map(drop)
+}
+
+/// `Commit` of active snapshot `key` as `name` onto `parent` (rebase; containerd 2.2+ sends
+/// it through its Snapshots API, older daemons drop it).
+pub async fn commit_onto(t: &Target, name: &str, key: &str, parent: &str) -> Result<(), Status> {
+    t.snapshots()
+        .commit(t.request(api::CommitSnapshotRequest {
+            snapshotter: t.snapshotter(),
+            name: name.into(),
+            key: key.into(),
+            labels: HashMap::new(),
+            parent: parent.into(),
         }))
         .await
         .map(drop)

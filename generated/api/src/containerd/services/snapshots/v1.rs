@@ -96,6 +96,9 @@ pub struct CommitSnapshotRequest {
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
+    #[prost(string, tag = "5")]
+    /// Field `containerd.services.snapshots.v1.CommitSnapshotRequest.parent`.
+    pub parent: ::prost::alloc::string::String,
 }
 /// Message `containerd.services.snapshots.v1.StatSnapshotRequest`.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
