@@ -125,9 +125,14 @@ pub enum Images {
         /// The snapshotter to unpack into.
         #[arg(long, default_value = "overlayfs")]
         snapshotter: String,
-        /// The name for an image the archive does not name.
+        /// The name for an image the archive does not name (with `--transfer`: the prefix
+        /// bare tags in the archive go after).
         #[arg(long)]
         name: Option<String>,
+        /// Import through containerd's transfer service (containerd 2.x) instead of in this
+        /// process, which is the default because it is faster.
+        #[arg(long)]
+        transfer: bool,
         /// The archive.
         file: PathBuf,
     },
