@@ -329,7 +329,8 @@ impl Client {
 }
 
 impl Client {
-    /// Fetches config `blob` (held in memory to read its diff ids) and writes it.
+    /// Fetches config `blob` (held in memory to read its diff ids) and writes it; one the
+    /// content store holds already (an earlier pull or import) is read from there instead.
     async fn fetch_config(
         &self,
         text: &str,
@@ -337,6 +338,17 @@ impl Client {
         blob: &Descriptor,
         options: &ImportOptions,
     ) -> Result<Vec<u8>, Error> {
+        if self.content_info(&blob.digest).await?.is_some() {
+            match self.read_blob(&blob.digest).await {
+                Ok(data) => {
+                    options.blob_reporter(&blob.digest, blob.size)(blob.size);
+                    return Ok(data);
+                }
+                // Collected in between: fetch it after all.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
         let (data, _) = remote.get_bytes("blobs", &blob.digest, "*/*").await?;
         let actual = oci::sha256(&data);
         if actual != blob.digest {
