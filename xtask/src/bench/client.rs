@@ -52,6 +52,11 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
         daemon.version()
     );
 
+    // The download limit of the limited-pull row (1.x): CTRD_BENCH_PULL_LIMIT, default 1.
+    let limit: usize = std::env::var("CTRD_BENCH_PULL_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let runs = runs.max(1);
     let heavy_runs = runs.min(5);
     let tool = |i: usize| Tool {
@@ -89,7 +94,7 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
                 "images",
                 "pull",
                 "--plain-http",
-                "--max-concurrent-downloads=1",
+                &format!("--max-concurrent-downloads={limit}"),
                 &reference,
             ])?);
             tool(1).ok(&["images", "rm", "--sync", &reference])?;
@@ -152,7 +157,7 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
     row(&format!("pull, {mib} MiB"), pull, ">= 1.2x");
     if !daemon.is_v2() {
         row(
-            &format!("pull, {mib} MiB, one download at a time"),
+            &format!("pull, {mib} MiB, at most {limit} download(s) at a time"),
             pull_one,
             "-",
         );
