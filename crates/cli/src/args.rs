@@ -99,7 +99,7 @@ pub enum Images {
         /// Accept any server certificate (for test registries only).
         #[arg(short = 'k', long)]
         skip_verify: bool,
-        /// How many layers download at once (0: all).
+        /// How many layers download at once (0: two while unpacking, all otherwise).
         #[arg(long, default_value_t = 0, value_name = "N")]
         max_concurrent_downloads: usize,
         /// Speak plain HTTP to the registry.

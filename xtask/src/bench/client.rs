@@ -66,8 +66,8 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
     };
     let mut import = [Vec::new(), Vec::new()];
     let mut pull = [Vec::new(), Vec::new()];
-    // Ours with one download at a time (1.x, where ours pulls in the client): each layer
-    // unpacks while the next downloads.
+    // Ours with another download limit (1.x, where ours pulls in the client; default one at a
+    // time, each layer unpacking while the next downloads).
     let mut pull_one = Vec::new();
     // On 2.x (where both pull through the transfer service): ours in this process instead.
     let mut pull_local = Vec::new();
