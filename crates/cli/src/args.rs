@@ -99,7 +99,7 @@ pub enum Images {
         /// Accept any server certificate (for test registries only).
         #[arg(short = 'k', long)]
         skip_verify: bool,
-        /// How many layers download at once (0: all).
+        /// How many layers download at once (0: two while unpacking, all otherwise).
         #[arg(long, default_value_t = 0, value_name = "N")]
         max_concurrent_downloads: usize,
         /// Speak plain HTTP to the registry.
@@ -125,9 +125,14 @@ pub enum Images {
         /// The snapshotter to unpack into.
         #[arg(long, default_value = "overlayfs")]
         snapshotter: String,
-        /// The name for an image the archive does not name.
+        /// The name for an image the archive does not name (with `--transfer`: the prefix
+        /// bare tags in the archive go after).
         #[arg(long)]
         name: Option<String>,
+        /// Import through containerd's transfer service (containerd 2.x) instead of in this
+        /// process, which is the default because it is faster.
+        #[arg(long)]
+        transfer: bool,
         /// The archive.
         file: PathBuf,
     },

@@ -66,6 +66,7 @@ pub async fn images(client: &Client, command: Images, json: bool) -> Result<i32,
             no_unpack,
             snapshotter,
             name,
+            transfer,
             file,
         } => {
             let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
@@ -74,6 +75,9 @@ pub async fn images(client: &Client, command: Images, json: bool) -> Result<i32,
                 ..ImportOptions::default()
             }
             .progress(sender);
+            if transfer {
+                options = options.route(Route::Transfer);
+            }
             if !no_unpack {
                 options = options.unpack(&snapshotter);
             }

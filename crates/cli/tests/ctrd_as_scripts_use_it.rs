@@ -116,6 +116,19 @@ fn scenario(daemon: Daemon, shim: &OurShim, archive: &ImageArchive) {
         "image archive",
     );
 
+    // Through containerd's transfer service, on the daemons that have it.
+    let path = archive.path().display().to_string();
+    if daemon.is_v2() {
+        let imported = ctrd.json(&["images", "import", "--transfer", &path]);
+        assert_eq!(imported[0]["name"], IMAGE, "{imported}");
+        ctrd.ok(&["images", "rm", IMAGE]);
+    } else {
+        ctrd.fails(
+            &["images", "import", "--transfer", &path],
+            "no transfer service",
+        );
+    }
+
     // Import, list, tag.
     let said = ctrd.ok(&["images", "import", &archive.path().display().to_string()]);
     assert!(said.starts_with(IMAGE), "{said}");

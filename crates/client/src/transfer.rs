@@ -7,6 +7,8 @@
 //! as `containerd.types.transfer.Progress`; credentials are asked for with an `AuthRequest`
 //! and answered with an `AuthResponse`.
 
+mod import;
+
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -40,14 +42,14 @@ pub enum Route {
 }
 
 /// A stream registered with containerd's streaming service: what we send and what it sends.
-struct Stream {
-    id: String,
-    outbound: mpsc::Sender<Any>,
-    inbound: tonic::Streaming<Any>,
+pub(crate) struct Stream {
+    pub(crate) id: String,
+    pub(crate) outbound: mpsc::Sender<Any>,
+    pub(crate) inbound: tonic::Streaming<Any>,
 }
 
 /// A stream id no other client uses at the same time.
-fn stream_id(purpose: &str) -> String {
+pub(crate) fn stream_id(purpose: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -76,7 +78,7 @@ pub(crate) fn transfer_refuses(pull: &PullOptions) -> Option<&'static str> {
 
 impl Client {
     /// Registers a stream for `purpose` with the streaming service.
-    async fn open_stream(&self, purpose: &str) -> Result<Stream, Error> {
+    pub(crate) async fn open_stream(&self, purpose: &str) -> Result<Stream, Error> {
         let id = stream_id(purpose);
         let (outbound, receiver) = mpsc::channel(16);
         let init = StreamInit { id: id.clone() }.to_any();
@@ -154,45 +156,15 @@ impl Client {
                 .collect(),
             ..Default::default()
         };
-        let result = self
+        let result = match self
             .run_transfer(
                 source.to_any(),
                 destination.to_any(),
                 progress_id,
                 reference,
             )
-            .await;
-        drop(progress_keep);
-        if let Some((_, task)) = auth {
-            task.abort();
-        }
-        // The daemon closes the progress stream when the transfer ends.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), progress_task).await;
-        result.map(|()| true)
-    }
-
-    /// One `Transfer` call (no per-call timeout: it lasts as long as the transfer).
-    async fn run_transfer(
-        &self,
-        source: Any,
-        destination: Any,
-        progress_stream: String,
-        object: &str,
-    ) -> Result<(), Error> {
-        let request = api::TransferRequest {
-            source: Some(source),
-            destination: Some(destination),
-            options: Some(api::TransferOptions { progress_stream }),
-        };
-        let result = self
-            .clone()
-            .with_call_timeout(None)
-            .unary("transfer.Transfer", object, async {
-                self.transfer().transfer(request).await
-            })
-            .await;
-        match result {
-            Ok(_) => Ok(()),
+            .await
+        {
             // What the daemon met at the registry (not found, refused credentials, a
             // failing server) is a registry error, as the local path reports it.
             Err(Error::Call {
@@ -204,11 +176,41 @@ impl Client {
                 message,
                 ..
             }) => Err(Error::Registry {
-                reference: object.to_owned(),
+                reference: reference.to_owned(),
                 reason: format!("containerd's transfer service: {}", one_line(&message)),
             }),
-            Err(e) => Err(e),
+            other => other,
+        };
+        drop(progress_keep);
+        if let Some((_, task)) = auth {
+            task.abort();
         }
+        // The daemon closes the progress stream when the transfer ends.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), progress_task).await;
+        result.map(|()| true)
+    }
+
+    /// One `Transfer` call (no per-call timeout: it lasts as long as the transfer); its
+    /// error as the daemon gave it.
+    pub(crate) async fn run_transfer(
+        &self,
+        source: Any,
+        destination: Any,
+        progress_stream: String,
+        object: &str,
+    ) -> Result<(), Error> {
+        let request = api::TransferRequest {
+            source: Some(source),
+            destination: Some(destination),
+            options: Some(api::TransferOptions { progress_stream }),
+        };
+        self.clone()
+            .with_call_timeout(None)
+            .unary("transfer.Transfer", object, async {
+                self.transfer().transfer(request).await
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Whether a pull goes to the transfer service: every condition but the daemon's
@@ -226,8 +228,12 @@ impl Client {
 }
 
 /// Sends the daemon's progress reports to `options`' progress channel, as [`Progress`]; the
-/// sender returned keeps the stream open until it is dropped.
-fn forward_progress(stream: Stream, options: ImportOptions) -> (mpsc::Sender<Any>, JoinHandle<()>) {
+/// sender returned keeps the stream open until it is dropped. The task ends with the names of
+/// the images the daemon reported saved.
+pub(crate) fn forward_progress(
+    stream: Stream,
+    options: ImportOptions,
+) -> (mpsc::Sender<Any>, JoinHandle<Vec<String>>) {
     let Stream {
         outbound,
         mut inbound,
@@ -235,10 +241,20 @@ fn forward_progress(stream: Stream, options: ImportOptions) -> (mpsc::Sender<Any
     } = stream;
     let task = tokio::spawn(async move {
         let mut sizes: HashMap<String, u64> = HashMap::new();
+        let mut saved = Vec::new();
         while let Ok(Some(any)) = inbound.message().await {
             let Ok(report) = types::Progress::from_any(&any) else {
                 continue;
             };
+            if report.event == "saved" && !report.name.is_empty() {
+                if !saved.contains(&report.name) {
+                    options.report(Progress::Image {
+                        name: report.name.clone(),
+                    });
+                    saved.push(report.name);
+                }
+                continue;
+            }
             let Some(desc) = report.desc else {
                 continue;
             };
@@ -261,6 +277,7 @@ fn forward_progress(stream: Stream, options: ImportOptions) -> (mpsc::Sender<Any
                 size: total,
             });
         }
+        saved
     });
     (outbound, task)
 }
@@ -291,11 +308,11 @@ fn answer_credentials(stream: Stream, credentials: Credentials) -> JoinHandle<()
 }
 
 /// `text` on one line (an error line stays one line).
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn api_platform(platform: &Platform) -> ApiPlatform {
+pub(crate) fn api_platform(platform: &Platform) -> ApiPlatform {
     ApiPlatform {
         os: platform.os.clone(),
         architecture: platform.architecture.clone(),

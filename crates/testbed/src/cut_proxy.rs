@@ -1,9 +1,11 @@
 //! A TCP proxy on 127.0.0.1 that cuts one connection once, after it has carried a given
-//! number of bytes from the server: a download dropped mid-way, for resume tests.
+//! number of bytes from the server: a download dropped mid-way, for resume tests. It counts
+//! what it carries (blob requests, bytes from the server), so a test can also see what a
+//! client downloaded.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -16,6 +18,8 @@ struct Shared {
     cuts: AtomicUsize,
     connections: AtomicUsize,
     ranges: AtomicUsize,
+    blobs: AtomicUsize,
+    from_server: AtomicU64,
     open: Mutex<Vec<TcpStream>>,
 }
 
@@ -52,6 +56,7 @@ fn server_to_client(
         }
         to.write_all(&buffer[..n])?;
         carried += n as u64;
+        shared.from_server.fetch_add(n as u64, Ordering::SeqCst);
         if cut_now {
             shared.cuts.fetch_add(1, Ordering::SeqCst);
             let _ = to.shutdown(Shutdown::Both);
@@ -61,17 +66,31 @@ fn server_to_client(
     }
 }
 
-/// Copies client to server, counting requests with a `Range: bytes=` header.
+/// Copies client to server, counting requests with a `Range: bytes=` header and requests
+/// for blobs (`/v2/NAME/blobs/sha256:...`). The last bytes of each read are kept, so a needle
+/// split between two reads is still counted once.
 fn client_to_server(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
-    let needle = b"\r\nrange: bytes=";
+    const RANGE: &[u8] = b"\r\nrange: bytes=";
+    const BLOB: &[u8] = b"/blobs/sha256:";
+    let keep = RANGE.len().max(BLOB.len()) - 1;
+    let count =
+        |text: &[u8], needle: &[u8]| text.windows(needle.len()).filter(|w| *w == needle).count();
     let mut buffer = vec![0u8; 16 * 1024];
+    let mut tail: Vec<u8> = Vec::new();
     while let Ok(n) = from.read(&mut buffer) {
         if n == 0 {
             break;
         }
-        let chunk = buffer[..n].to_ascii_lowercase();
-        let ranges = chunk.windows(needle.len()).filter(|w| w == needle).count();
-        shared.ranges.fetch_add(ranges, Ordering::SeqCst);
+        let mut text = std::mem::take(&mut tail);
+        let before = (count(&text, RANGE), count(&text, BLOB));
+        text.extend(buffer[..n].to_ascii_lowercase());
+        shared
+            .ranges
+            .fetch_add(count(&text, RANGE) - before.0, Ordering::SeqCst);
+        shared
+            .blobs
+            .fetch_add(count(&text, BLOB) - before.1, Ordering::SeqCst);
+        tail = text[text.len().saturating_sub(keep)..].to_vec();
         if to.write_all(&buffer[..n]).is_err() {
             break;
         }
@@ -146,6 +165,21 @@ impl CutProxy {
     /// How many requests it carried with a `Range: bytes=` header (resumed downloads).
     pub fn range_requests(&self) -> usize {
         self.shared.ranges.load(Ordering::SeqCst)
+    }
+
+    /// How many requests for a blob (`/v2/NAME/blobs/sha256:...`) it carried.
+    pub fn blob_requests(&self) -> usize {
+        self.shared.blobs.load(Ordering::SeqCst)
+    }
+
+    /// How many bytes it carried from the server.
+    pub fn bytes_from_server(&self) -> u64 {
+        self.shared.from_server.load(Ordering::SeqCst)
+    }
+
+    /// A proxy that never cuts: it only counts.
+    pub fn counting(target: u16) -> Result<CutProxy, Error> {
+        CutProxy::start(target, u64::MAX)
     }
 
     /// How many connections it carried.

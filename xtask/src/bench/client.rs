@@ -6,7 +6,9 @@
 //! HTTP), both unpacked into overlayfs, and `run --rm` of `/bin/true` in a busybox image (the
 //! daemon's Go shim runs it for both, so only the client differs). Each import or pull is undone
 //! with `ctr images rm --sync` (containerd's garbage collection removes the content and the
-//! snapshots before the next sample).
+//! snapshots before the next sample). On 2.x two more rows: ours pulling in the client
+//! (`--local`) and ours importing through the transfer service (`--transfer`), each beside
+//! `ctr`'s default (the transfer service).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -50,6 +52,11 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
         daemon.version()
     );
 
+    // The download limit of the limited-pull row (1.x): CTRD_BENCH_PULL_LIMIT, default 1.
+    let limit: usize = std::env::var("CTRD_BENCH_PULL_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let runs = runs.max(1);
     let heavy_runs = runs.min(5);
     let tool = |i: usize| Tool {
@@ -59,16 +66,22 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
     };
     let mut import = [Vec::new(), Vec::new()];
     let mut pull = [Vec::new(), Vec::new()];
-    // Ours with one download at a time (1.x, where ours pulls in the client): each layer
-    // unpacks while the next downloads.
+    // Ours with another download limit (1.x, where ours pulls in the client; default one at a
+    // time, each layer unpacking while the next downloads).
     let mut pull_one = Vec::new();
     // On 2.x (where both pull through the transfer service): ours in this process instead.
     let mut pull_local = Vec::new();
+    // On 2.x: ours importing through the transfer service too (`ctr import`'s default route).
+    let mut import_transfer = Vec::new();
     let mut run_rm = [Vec::new(), Vec::new()];
     let archive = big.path().to_string_lossy().into_owned();
     for round in 0..heavy_runs {
         for i in order(round) {
             import[i].push(tool(i).timed(&["images", "import", &archive])?);
+            tool(1).ok(&["images", "rm", "--sync", BIG])?;
+        }
+        if daemon.is_v2() {
+            import_transfer.push(tool(0).timed(&["images", "import", "--transfer", &archive])?);
             tool(1).ok(&["images", "rm", "--sync", BIG])?;
         }
         for i in order(round) {
@@ -81,7 +94,7 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
                 "images",
                 "pull",
                 "--plain-http",
-                "--max-concurrent-downloads=1",
+                &format!("--max-concurrent-downloads={limit}"),
                 &reference,
             ])?);
             tool(1).ok(&["images", "rm", "--sync", &reference])?;
@@ -120,9 +133,11 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
 
     let pull_one = median(pull_one);
     let pull_local = median(pull_local);
+    let import_transfer = median(import_transfer);
     let [import, pull, run_rm] = [import, pull, run_rm].map(|[a, b]| [median(a), median(b)]);
     let pull_one = [pull_one, pull[1]];
     let pull_local = [pull_local, pull[1]];
+    let import_transfer = [import_transfer, import[1]];
     println!("\n| figure | ctrd | ctr | ratio (ctr's time / ours) | target |");
     println!("|---|---|---|---|---|");
     let row = |name: &str, [ours, ctr]: [f64; 2], target: &str| {
@@ -132,10 +147,17 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
         );
     };
     row(&format!("import, {mib} MiB"), import, ">= 1.2x");
+    if daemon.is_v2() {
+        row(
+            &format!("import, {mib} MiB, ours through the transfer service (--transfer)"),
+            import_transfer,
+            "-",
+        );
+    }
     row(&format!("pull, {mib} MiB"), pull, ">= 1.2x");
     if !daemon.is_v2() {
         row(
-            &format!("pull, {mib} MiB, one download at a time"),
+            &format!("pull, {mib} MiB, at most {limit} download(s) at a time"),
             pull_one,
             "-",
         );
@@ -156,6 +178,7 @@ pub fn run(runs: usize, daemon: Daemon, smoke: bool) -> Result<(), Error> {
         "pull_ms": pull,
         "pull_one_download_ms": pull_one,
         "pull_local_ms": pull_local,
+        "import_transfer_ms": import_transfer,
         "run_rm_ms": run_rm,
     });
     let out = repo_root().join("target/bench-client.json");

@@ -68,6 +68,7 @@ pub fn profile(
             .await
             .map_err(message)?
             .with_namespace(namespace);
+        let cpu_before = children_cpu()?;
         let start = Instant::now();
         let mut child = command
             .stdout(Stdio::null())
@@ -89,8 +90,15 @@ pub fn profile(
                 "{label}: the pull failed ({status})"
             )));
         }
+        // The client has been waited for: its CPU time is in the children's account (the
+        // daemon and the registry, still running, are not).
+        let (user, system) = children_cpu()?;
+        let (user, system) = (user - cpu_before.0, system - cpu_before.1);
         let (layers, chain) = layers(&client, reference).await?;
-        println!("\npull timeline, {label} (ms from start; total {total:.0} ms)");
+        println!(
+            "\npull timeline, {label} (ms from start; total {total:.0} ms; the client's CPU: \
+             {user:.0} ms user, {system:.0} ms system)"
+        );
         println!("| layer | fetch start | fetch end | unpack start | unpack end |");
         println!("|---|---|---|---|---|");
         for (i, (digest, chain_id)) in layers.iter().zip(&chain).enumerate() {
@@ -120,6 +128,15 @@ pub fn profile(
         }
         Ok(())
     })
+}
+
+/// CPU time (user, system) in ms of this process's children that have ended and been waited
+/// for.
+fn children_cpu() -> Result<(f64, f64), Error> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(message)?;
+    let ms = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
+    Ok((ms(usage.user_time()), ms(usage.system_time())))
 }
 
 async fn poll(client: &Client, snapshotter: &str, at: f64, seen: &mut Seen) -> Result<(), Error> {

@@ -163,12 +163,21 @@ impl Client {
     /// as tar), creating an image record for each image it names; with
     /// [`ImportOptions::unpack`] also unpacks them. Works on every containerd generation: it
     /// uses only the content, images, snapshots and diff services.
+    ///
+    /// With [`Route::Transfer`](crate::Route::Transfer) the archive goes to containerd's
+    /// transfer service instead (containerd 2.x; an error on 1.x), which names the images by
+    /// containerd's rules: names in the archive are kept, bare tags go after
+    /// [`ImportOptions::name`] (`import-DATE` without one). [`Route::Auto`](crate::Route::Auto)
+    /// imports in this client, which is faster (it writes the layers concurrently).
     pub async fn import(
         &self,
         path: impl AsRef<Path>,
         options: ImportOptions,
     ) -> Result<Vec<Image>, Error> {
         let path = path.as_ref().to_path_buf();
+        if options.route == crate::Route::Transfer {
+            return self.transfer_import(&path, &options).await;
+        }
         let lease = self.lease(LEASE_EXPIRY).await?;
         let leased = lease.client();
         let result = leased.import_in_lease(&path, &options).await;

@@ -59,7 +59,8 @@ pub enum Progress {
         /// Sum of all blob sizes.
         bytes: u64,
     },
-    /// A blob's write advanced.
+    /// A blob's write advanced (through the transfer service, an import reports the
+    /// archive's upload as one blob keyed by the archive's path).
     Blob {
         /// The blob.
         digest: String,
@@ -94,8 +95,8 @@ pub struct ImportOptions {
     pub unpack: Option<String>,
     /// Where to send progress.
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
-    /// Through containerd's transfer service or this client (pulls; imports always go
-    /// through this client).
+    /// Through containerd's transfer service or this client. [`Route::Auto`](crate::Route::Auto)
+    /// pulls through the transfer service where it can, and imports in this client.
     pub route: crate::Route,
 }
 
