@@ -10,6 +10,9 @@
 //!   ContainerStatus, which containerd answers from its own store without the shim: the CRI
 //!   round trip no shim can take off a ContainerStats; and containerd's own CPU time per
 //!   poll, the work no shim can take off the list calls.
+//!
+//! `CTRD_BENCH_POD_PROFILE=DIR` also splits each pod start by what ran (runc, CNI, the shim's
+//! `start` action, the rest) from a `perf record` of process starts and ends (`pod_profile.rs`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -97,18 +100,34 @@ pub fn run(daemon: Daemon, shim: &Path, size: Size) -> Result<(), Error> {
     let mut start_samples = [Vec::new(), Vec::new()];
     let mut sandbox_samples = [Vec::new(), Vec::new()];
     let mut containers_samples = [Vec::new(), Vec::new()];
+    // CTRD_BENCH_POD_PROFILE=DIR: the kernel's record of every process started and ended
+    // while the pods start, to split each pod start (pod_profile.rs).
+    let profile = match std::env::var_os("CTRD_BENCH_POD_PROFILE") {
+        Some(dir) => Some(super::pod_profile::Recorder::start(Path::new(&dir))?),
+        None => None,
+    };
+    let mut windows = Vec::new();
     for i in 0..size.pods {
         for k in order(i) {
             go_on()?;
             let side = &mut sides[k];
             let began = Instant::now();
+            let start_ns = super::pod_profile::now_ns();
             let (pod, sandbox) = start_pod(&side.bed, &format!("{}-{i}", side.name))?;
             let took = began.elapsed();
+            windows.push(super::pod_profile::Window {
+                side: k,
+                start: start_ns,
+                end: super::pod_profile::now_ns(),
+            });
             start_samples[k].push(ms(took));
             sandbox_samples[k].push(ms(sandbox));
             containers_samples[k].push(ms(took.saturating_sub(sandbox)));
             side.pods.push(pod);
         }
+    }
+    if let Some(profile) = profile {
+        profile.finish(&windows, [sides[0].name, sides[1].name])?;
     }
     std::thread::sleep(Duration::from_secs(2));
 

@@ -21,6 +21,7 @@ mod idle;
 mod kubelet;
 mod latency;
 mod log_driver;
+mod pod_profile;
 mod pull_profile;
 mod results;
 mod snapshotter;
