@@ -130,9 +130,9 @@ async fn scenario(
         .expect("remove");
 
     // An image on the same lower layers plus one: its config and the layers the first
-    // lacks only. (The test bed's layers carry the time they were made, so a layer both
-    // images write is the same blob only when both archives were made in the same second:
-    // the shared part is read from the manifests, and the busybox layer is always in it.)
+    // lacks only. (The test bed's busybox layer is the same blob in every image; the layers
+    // above it carry the time they were made, so `/etc/first`'s is shared only when both
+    // archives were made in the same second: the shared part is read from the manifests.)
     let (blobs, bytes) = pull(&bed, &proxy, &top, local()).await;
     let shared = shared_layers(&bed, &base, &top).await;
     eprintln!("  image sharing {shared} of 3 layers: {blobs} blob requests, {bytes} bytes");

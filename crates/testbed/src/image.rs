@@ -109,7 +109,7 @@ impl ImageArchive {
         std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
 
         let rootfs = Rootfs::busybox()?;
-        let mut digests = vec![layer_blob(&blobs, rootfs.path(), dir.path(), Owners::Root)?];
+        let mut digests = vec![base_layer_blob(&blobs, rootfs.path(), dir.path())?];
         for (i, changes) in layers.iter().enumerate() {
             let content = dir.path().join(format!("layer-{i}"));
             std::fs::create_dir_all(&content).map_err(|e| Error::io(&content, e))?;
@@ -174,7 +174,7 @@ impl ImageArchive {
         let blobs = layout.join("blobs/sha256");
         std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
         let rootfs = Rootfs::busybox()?;
-        let base = layer_blob(&blobs, rootfs.path(), dir.path(), Owners::Root)?;
+        let base = base_layer_blob(&blobs, rootfs.path(), dir.path())?;
         let mut manifests = Vec::new();
         let mut entries = Vec::new();
         for architecture in [oci_arch(), other] {
@@ -468,6 +468,21 @@ pub(crate) fn oci_arch() -> &'static str {
 }
 
 /// Tars `content` into an uncompressed layer blob (its digest is also its diff id).
+/// The busybox layer every test image starts from, as the same blob whichever image and
+/// whenever it is built (entries sorted by name, every time the epoch), so that images share
+/// it as images from one base do.
+fn base_layer_blob(
+    blobs: &Path,
+    content: &Path,
+    scratch: &Path,
+) -> Result<(String, usize), Error> {
+    let layer = scratch.join("layer.tar");
+    tar_command(content, &layer, Owners::Root, &["--sort=name", "--mtime=@0"])?;
+    let data = std::fs::read(&layer).map_err(|e| Error::io(&layer, e))?;
+    let _ = std::fs::remove_file(&layer);
+    blob(blobs, &data)
+}
+
 fn layer_blob(
     blobs: &Path,
     content: &Path,
@@ -545,8 +560,13 @@ fn tar(dir: &Path, out: &Path) -> Result<(), Error> {
 
 /// Tars the content of `dir` (GNU tar, numeric owners as `owners` says) into `out`.
 fn tar_with(dir: &Path, out: &Path, owners: Owners) -> Result<(), Error> {
+    tar_command(dir, out, owners, &[])
+}
+
+/// As [`tar_with`], with GNU tar's `extra` options.
+fn tar_command(dir: &Path, out: &Path, owners: Owners, extra: &[&str]) -> Result<(), Error> {
     let mut command = Command::new("tar");
-    command.arg("-C").arg(dir).arg("--numeric-owner");
+    command.arg("-C").arg(dir).arg("--numeric-owner").args(extra);
     if owners == Owners::Root {
         command.args(["--owner=0", "--group=0"]);
     }
