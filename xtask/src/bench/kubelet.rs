@@ -49,6 +49,8 @@ struct Figures {
     pod_start_ms: f64,
     sandbox_start_ms: f64,
     containers_start_ms: f64,
+    /// CPU time of a pod's shim from its start to the first poll (its pod started and idle).
+    start_cpu_ms_per_pod: f64,
     status_ms: f64,
     containerd_cpu_ms_per_poll: f64,
     pss_kib: u64,
@@ -172,6 +174,8 @@ pub fn run(daemon: Daemon, shim: &Path, size: Size) -> Result<(), Error> {
     }
     let tick_ms = 1000.0 / clock_ticks_per_second();
     for (k, side) in sides.iter().enumerate() {
+        figures[k].start_cpu_ms_per_pod =
+            cpu_before[k] as f64 * tick_ms / side.pods.len().max(1) as f64;
         let used = shim_cpu_ticks(&side.bed).saturating_sub(cpu_before[k]);
         figures[k].cpu_ms_per_poll = used as f64 * tick_ms / size.polls.max(1) as f64;
         let used = containerd_cpu_ticks(&side.bed).saturating_sub(daemon_before[k]);
@@ -334,6 +338,13 @@ fn print(figures: &[Figures; 2], size: Size) {
         "- of which 2 containers created and started, median",
         ours.containers_start_ms,
         go.containers_start_ms,
+        "ms",
+        "",
+    );
+    row(
+        "- the pod's shim's CPU time, from its start to the pod running",
+        ours.start_cpu_ms_per_pod,
+        go.start_cpu_ms_per_pod,
         "ms",
         "",
     );
