@@ -471,13 +471,14 @@ pub(crate) fn oci_arch() -> &'static str {
 /// The busybox layer every test image starts from, as the same blob whichever image and
 /// whenever it is built (entries sorted by name, every time the epoch), so that images share
 /// it as images from one base do.
-fn base_layer_blob(
-    blobs: &Path,
-    content: &Path,
-    scratch: &Path,
-) -> Result<(String, usize), Error> {
+fn base_layer_blob(blobs: &Path, content: &Path, scratch: &Path) -> Result<(String, usize), Error> {
     let layer = scratch.join("layer.tar");
-    tar_command(content, &layer, Owners::Root, &["--sort=name", "--mtime=@0"])?;
+    tar_command(
+        content,
+        &layer,
+        Owners::Root,
+        &["--sort=name", "--mtime=@0"],
+    )?;
     let data = std::fs::read(&layer).map_err(|e| Error::io(&layer, e))?;
     let _ = std::fs::remove_file(&layer);
     blob(blobs, &data)
@@ -566,7 +567,11 @@ fn tar_with(dir: &Path, out: &Path, owners: Owners) -> Result<(), Error> {
 /// As [`tar_with`], with GNU tar's `extra` options.
 fn tar_command(dir: &Path, out: &Path, owners: Owners, extra: &[&str]) -> Result<(), Error> {
     let mut command = Command::new("tar");
-    command.arg("-C").arg(dir).arg("--numeric-owner").args(extra);
+    command
+        .arg("-C")
+        .arg(dir)
+        .arg("--numeric-owner")
+        .args(extra);
     if owners == Owners::Root {
         command.args(["--owner=0", "--group=0"]);
     }
