@@ -75,42 +75,6 @@ fn kept(proxied: &Proxied, key: &str, steps: &[&[&str]]) {
     panic!("{key} was collected before it could be labelled, five times");
 }
 
-/// Runs a garbage collection now: a lease deleted with `--sync` makes containerd collect
-/// before it answers, the backend snapshots no record names included.
-fn collect_garbage(proxied: &Proxied) {
-    let id = ok(proxied, &["leases", "create"]);
-    let id = id.split_whitespace().next().expect("a lease id");
-    ok(proxied, &["leases", "delete", "--sync", id]);
-}
-
-/// Waits until garbage collection has removed every snapshot folder of our snapshotter.
-/// containerd spaces its collections out (it keeps them to a small share of its time), and
-/// under load one scheduled by the last removal was seen not to come within 90 s: one is run
-/// at once, then the folders are waited for.
-fn assert_nothing_on_disk(proxied: &Proxied) {
-    collect_garbage(proxied);
-    let folder = proxied.snapshotter.root().join("snapshots");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    loop {
-        let left: Vec<String> = std::fs::read_dir(&folder)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left in {}: {left:?}",
-            folder.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn ctr_snapshots_commands() {
     for daemon in Daemon::selected() {
@@ -165,7 +129,7 @@ fn ctr_snapshots_commands() {
             1,
             "only the header"
         );
-        assert_nothing_on_disk(&proxied);
+        proxied.assert_nothing_on_disk();
     }
 }
 
@@ -219,7 +183,7 @@ fn layered_image_runs_on_our_snapshotter_with_our_shim() {
             1,
             "only the header"
         );
-        assert_nothing_on_disk(&proxied);
+        proxied.assert_nothing_on_disk();
         assert!(
             !ctrd_testbed::runc_root(&namespace())
                 .join("ctrd-layered")
@@ -274,6 +238,6 @@ fn image_of_128_layers_runs_with_our_shim_on_both_snapshotters() {
             ok(&proxied, &["images", "rm", "--sync", image.name()]);
         }
         ok(&proxied, &["content", "prune", "references"]);
-        assert_nothing_on_disk(&proxied);
+        proxied.assert_nothing_on_disk();
     }
 }

@@ -280,7 +280,9 @@ fn one_pod(bed: &CriDaemon, snapshotter: &SnapshotterProcess, handler: &str, mod
     client
         .remove_pod(&pod)
         .unwrap_or_else(|e| panic!("removing the pod on {handler}: {e}"));
-    collect_garbage(bed);
+    bed.containerd()
+        .collect_garbage()
+        .unwrap_or_else(|e| panic!("{e}"));
     gone(client, &direct, &[&pod.id, &id]);
     let root = snapshotter.root().display().to_string();
     eventually("nothing of the pod mounted", || {
@@ -341,37 +343,6 @@ fn set_userns(options: Option<&mut cri::NamespaceOption>) {
         mode: cri::NamespaceMode::Pod as i32,
         uids: range(),
         gids: range(),
-    });
-}
-
-/// Makes containerd collect garbage now (a lease deleted with `sync`), which removes what it
-/// no longer references from our snapshotter: its collector otherwise waits for 100
-/// mutations (its `mutation_threshold`), however long that takes.
-fn collect_garbage(bed: &CriDaemon) {
-    use ctrd_api::containerd::services::leases::v1 as leases;
-    let address = bed.containerd().grpc_address();
-    bed.cri().block_on(async move {
-        let client = ctrd_client::Client::connect(&address)
-            .await
-            .expect("connect to containerd")
-            .with_namespace(ctrd_testbed::cri::CRI_NAMESPACE);
-        let lease = "ctrd-userns-gc";
-        client
-            .leases()
-            .create(leases::CreateRequest {
-                id: lease.into(),
-                labels: Default::default(),
-            })
-            .await
-            .expect("a lease");
-        client
-            .leases()
-            .delete(leases::DeleteRequest {
-                id: lease.into(),
-                sync: true,
-            })
-            .await
-            .expect("a lease deleted with a collection");
     });
 }
 
