@@ -181,6 +181,17 @@ impl Client {
         let lease = self.lease(LEASE_EXPIRY).await?;
         let leased = lease.client();
         let result = leased.import_in_lease(&path, &options).await;
+        self.images_then_release(result, lease).await
+    }
+
+    /// The images an import in `lease` saved (`result`: their names), read back, with the
+    /// lease released whatever happened: on success the images hold what was written, on
+    /// failure nothing is left.
+    pub(crate) async fn images_then_release(
+        &self,
+        result: Result<Vec<String>, Error>,
+        lease: crate::Lease,
+    ) -> Result<Vec<Image>, Error> {
         let result = match result {
             Ok(names) => {
                 let mut images = Vec::new();
@@ -191,7 +202,6 @@ impl Client {
             }
             Err(e) => Err(e),
         };
-        // Released either way: on success the images hold what was written.
         let released = lease.release().await;
         let images = result?;
         released?;

@@ -43,21 +43,7 @@ impl Client {
             .client()
             .transfer_import_in_lease(path, file, length, options)
             .await;
-        let result = match result {
-            Ok(names) => {
-                let mut images = Vec::new();
-                for name in &names {
-                    images.push(self.get_image(name).await?);
-                }
-                Ok(images)
-            }
-            Err(e) => Err(e),
-        };
-        // Released either way: on success the images hold what was written.
-        let released = lease.release().await;
-        let images = result?;
-        released?;
-        Ok(images)
+        self.images_then_release(result, lease).await
     }
 
     async fn transfer_import_in_lease(
