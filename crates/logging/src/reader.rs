@@ -263,98 +263,57 @@ fn open_file(path: &Path, live: bool) -> Result<Current, Error> {
 ///
 /// `old` is found among the rotated files by its first line (its inode is gone once it is
 /// compressed). The writer may be rotating again while we look, so a look that finds a gap,
-/// the same file twice, or the live file replaced is retried, for as long as [`LOOK_PATIENCE`]:
-/// a writer rotating that long without a pause is the only way to lose records here. When
-/// `old` is not among the rotated files in a look the writer did not disturb (it was empty,
-/// or already deleted by `max-file`), only the live file follows.
+/// the same file twice, or the live file replaced is retried. When `old` cannot be found (it
+/// was empty, or already deleted by `max-file`), only the live file follows.
 fn newer_files(path: &Path, old: &File) -> Result<Vec<Source>, Error> {
     let first = first_line_at(old);
     if !first.is_empty() {
-        let deadline = std::time::Instant::now() + LOOK_PATIENCE;
-        while std::time::Instant::now() < deadline {
-            match look_for(path, &first) {
-                Look::Found(found) => return Ok(found),
-                Look::Gone => break,
-                Look::Moving => std::thread::sleep(Duration::from_millis(10)),
+        for _ in 0..50 {
+            if let Some(found) = look_for(path, &first) {
+                return Ok(found);
             }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
     Ok(vec![Source::Open(open_file(path, true)?)])
 }
 
-/// How long [`newer_files`] keeps looking while the writer keeps rotating.
-const LOOK_PATIENCE: Duration = Duration::from_secs(10);
-
-/// What one look for the rotated file starting with a given line found.
-enum Look {
-    /// The files after it, oldest first, the live file last.
-    Found(Vec<Source>),
-    /// Not among the rotated files, and nothing moved during the look.
-    Gone,
-    /// The writer rotated during the look: look again.
-    Moving,
-}
-
 /// One look for the rotated file starting with `first`; see [`newer_files`].
-fn look_for(path: &Path, first: &[u8]) -> Look {
-    let Ok(live_inode) = std::fs::metadata(path).map(|m| m.ino()) else {
-        return Look::Moving;
-    };
-    let unmoved = || std::fs::metadata(path).is_ok_and(|m| m.ino() == live_inode);
+fn look_for(path: &Path, first: &[u8]) -> Option<Vec<Source>> {
+    let live_inode = std::fs::metadata(path).ok()?.ino();
     let mut rotated = Vec::new();
     let mut inodes = Vec::new();
     let mut index = 1;
     loop {
-        let Some(candidate) = [
+        let candidate = [
             rotated_name(path, index, false),
             rotated_name(path, index, true),
         ]
         .into_iter()
-        .find(|p| p.exists()) else {
-            // The end of the rotated files without finding it.
-            return if unmoved() { Look::Gone } else { Look::Moving };
-        };
-        let Some(inode) = File::open(&candidate)
-            .and_then(|f| f.metadata())
-            .ok()
-            .map(|m| m.ino())
-        else {
-            return Look::Moving;
-        };
+        .find(|p| p.exists())?;
+        let file = File::open(&candidate).ok()?;
+        let inode = file.metadata().ok()?.ino();
         if inodes.contains(&inode) {
-            return Look::Moving;
+            return None;
         }
         inodes.push(inode);
-        let Ok(mut probe) = open_file(&candidate, false) else {
-            return Look::Moving;
-        };
+        let mut probe = open_file(&candidate, false).ok()?;
         let mut line = Vec::new();
-        if probe.reader.read_until(b'\n', &mut line).is_err() {
-            return Look::Moving;
-        }
+        probe.reader.read_until(b'\n', &mut line).ok()?;
         if line == first {
             break;
         }
-        match open_file(&candidate, false) {
-            Ok(file) => rotated.push(file),
-            Err(_) => return Look::Moving,
-        }
+        rotated.push(open_file(&candidate, false).ok()?);
         index += 1;
     }
-    let Ok(live) = open_file(path, true) else {
-        return Look::Moving;
-    };
-    let still = live
-        .live
-        .as_ref()
-        .and_then(|f| f.metadata().ok())
-        .map(|m| m.ino());
-    if still != Some(live_inode) || !unmoved() {
-        return Look::Moving;
+    let live = open_file(path, true).ok()?;
+    let still = live.live.as_ref()?.metadata().ok()?.ino();
+    if still != live_inode || std::fs::metadata(path).ok()?.ino() != live_inode {
+        return None;
     }
     let mut newer: Vec<Source> = rotated.into_iter().rev().map(Source::Open).collect();
     newer.push(Source::Open(live));
-    Look::Found(newer)
+    Some(newer)
 }
 
 /// The first line of an open file, read without moving its offset.
