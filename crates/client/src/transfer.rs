@@ -145,15 +145,7 @@ impl Client {
         let destination = types::ImageStore {
             name: reference.to_owned(),
             platforms: vec![platform.clone()],
-            unpacks: pull
-                .import
-                .unpack
-                .iter()
-                .map(|snapshotter| types::UnpackConfiguration {
-                    platform: Some(platform.clone()),
-                    snapshotter: snapshotter.clone(),
-                })
-                .collect(),
+            unpacks: unpacks(&pull.import, &platform),
             ..Default::default()
         };
         let result = match self
@@ -310,6 +302,21 @@ fn answer_credentials(stream: Stream, credentials: Credentials) -> JoinHandle<()
 /// `text` on one line (an error line stays one line).
 pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The destination's unpack into the snapshotter `options` names, if it names one.
+pub(crate) fn unpacks(
+    options: &ImportOptions,
+    platform: &ApiPlatform,
+) -> Vec<types::UnpackConfiguration> {
+    options
+        .unpack
+        .iter()
+        .map(|snapshotter| types::UnpackConfiguration {
+            platform: Some(platform.clone()),
+            snapshotter: snapshotter.clone(),
+        })
+        .collect()
 }
 
 pub(crate) fn api_platform(platform: &Platform) -> ApiPlatform {

@@ -23,25 +23,6 @@ fn digest(data: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-/// A copy of `archive` changed by `edit`, in `dir`.
-fn damaged(
-    archive: &ImageArchive,
-    dir: &std::path::Path,
-    name: &str,
-    edit: impl FnOnce(&mut std::fs::File, u64),
-) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::copy(archive.path(), &path).expect("copy archive");
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .expect("open");
-    let len = file.metadata().expect("metadata").len();
-    edit(&mut file, len);
-    path
-}
-
 #[tokio::test]
 async fn connection_errors_name_the_socket() {
     let err = Client::connect("/nonexistent/ctrd.sock")
@@ -84,7 +65,7 @@ async fn scenario(daemon: Daemon, dir: &std::path::Path) {
         .expect_err("garbage");
     assert!(matches!(err, Error::Archive { .. }), "{err:?}");
     // Cut short in the middle of the layer.
-    let truncated = damaged(&archive, dir, "truncated.tar", |f, len| {
+    let truncated = common::damaged(&archive, dir, "truncated.tar", |f, len| {
         f.set_len(len / 2).expect("truncate")
     });
     let err = client
@@ -93,7 +74,7 @@ async fn scenario(daemon: Daemon, dir: &std::path::Path) {
         .expect_err("truncated");
     assert!(err.to_string().contains("truncated"), "{err}");
     // One byte of the layer changed: containerd refuses the commit.
-    let corrupt = damaged(&archive, dir, "corrupt.tar", |f, len| {
+    let corrupt = common::damaged(&archive, dir, "corrupt.tar", |f, len| {
         f.seek(SeekFrom::Start(len / 2)).expect("seek");
         f.write_all(b"\xff\x00\xff").expect("write");
     });

@@ -21,25 +21,6 @@ fn through_transfer() -> ImportOptions {
         .unpack("overlayfs")
 }
 
-/// A copy of `archive` in `dir` as `name`, changed by `edit` (given the file and its length).
-fn damaged(
-    archive: &ImageArchive,
-    dir: &std::path::Path,
-    name: &str,
-    edit: impl FnOnce(&mut std::fs::File, u64),
-) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::copy(archive.path(), &path).expect("copy archive");
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .expect("open");
-    let len = file.metadata().expect("metadata").len();
-    edit(&mut file, len);
-    path
-}
-
 /// Expects the import of `path` through the transfer service to fail with one line holding
 /// `word`, and nothing left behind.
 async fn refused(bed: &common::Bed, path: &std::path::Path, word: &str) {
@@ -137,12 +118,12 @@ async fn scenario(daemon: Daemon, archive: &ImageArchive, dir: &std::path::Path)
     bed.assert_empty().await;
 
     // Cut short in the middle of a layer.
-    let truncated = damaged(archive, dir, "truncated.tar", |f, len| {
+    let truncated = common::damaged(archive, dir, "truncated.tar", |f, len| {
         f.set_len(len / 2).expect("truncate")
     });
     refused(&bed, &truncated, "transfer service").await;
     // Bytes of the archive changed: a blob no longer matches its digest.
-    let corrupt = damaged(archive, dir, "corrupt.tar", |f, len| {
+    let corrupt = common::damaged(archive, dir, "corrupt.tar", |f, len| {
         f.seek(SeekFrom::Start(len / 2)).expect("seek");
         f.write_all(b"\xff\x00\xff").expect("write");
     });

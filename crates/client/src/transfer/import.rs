@@ -17,7 +17,7 @@ use ctrd_api::containerd::types::transfer as types;
 use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 
-use super::{Stream, api_platform, forward_progress, one_line};
+use super::{Stream, api_platform, forward_progress, one_line, unpacks};
 use crate::image::Platform;
 use crate::{Client, Error, Image, ImportOptions, Progress};
 
@@ -89,14 +89,7 @@ impl Client {
                 add_digest: false,
                 skip_named_digest: false,
             }],
-            unpacks: options
-                .unpack
-                .iter()
-                .map(|snapshotter| types::UnpackConfiguration {
-                    platform: Some(platform.clone()),
-                    snapshotter: snapshotter.clone(),
-                })
-                .collect(),
+            unpacks: unpacks(options, &platform),
             ..Default::default()
         };
         let object = format!("image archive {}", path.display());

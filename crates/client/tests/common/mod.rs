@@ -99,3 +99,22 @@ pub async fn refused(bed: &Bed, reference: &str, options: PullOptions, words: &[
     }
     bed.assert_empty().await;
 }
+
+/// A copy of `archive` in `dir` as `name`, changed by `edit` (given the file and its length).
+pub fn damaged(
+    archive: &ctrd_testbed::ImageArchive,
+    dir: &std::path::Path,
+    name: &str,
+    edit: impl FnOnce(&mut std::fs::File, u64),
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::copy(archive.path(), &path).expect("copy archive");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("open");
+    let len = file.metadata().expect("metadata").len();
+    edit(&mut file, len);
+    path
+}
