@@ -24,28 +24,11 @@ fn namespace() -> String {
 }
 
 fn ctr(proxied: &Proxied, args: &[&str]) -> Output {
-    proxied
-        .containerd
-        .ctr()
-        .expect("ctr")
-        .args(["--namespace", &namespace()])
-        .args(args)
-        .output()
-        .expect("run ctr")
+    proxied.ctr(&namespace(), args)
 }
 
 fn ok(proxied: &Proxied, args: &[&str]) -> String {
-    let started = std::time::Instant::now();
-    let out = ctr(proxied, args);
-    eprintln!("ctr {args:?}: {:?}", started.elapsed());
-    assert!(
-        out.status.success(),
-        "ctr {args:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    proxied.ctr_ok(&namespace(), args)
 }
 
 fn snapshots(proxied: &Proxied, args: &[&str]) -> String {

@@ -77,22 +77,7 @@ fn image() -> ImageArchive {
 }
 
 fn ctr(proxied: &Proxied, namespace: &str, args: &[&str]) -> String {
-    let out = proxied
-        .containerd
-        .ctr()
-        .expect("ctr")
-        .args(["--namespace", namespace])
-        .args(args)
-        .output()
-        .expect("run ctr");
-    assert!(
-        out.status.success(),
-        "ctr {args:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    proxied.ctr_ok(namespace, args)
 }
 
 /// Pulls `reference` onto `snapshotter`, lists its tree in a container under our shim, and

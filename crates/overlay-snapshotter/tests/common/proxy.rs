@@ -62,6 +62,33 @@ impl Proxied {
         }
     }
 
+    /// Runs `ctr` on our containerd in `namespace`.
+    pub fn ctr(&self, namespace: &str, args: &[&str]) -> std::process::Output {
+        self.containerd
+            .ctr()
+            .expect("ctr")
+            .args(["--namespace", namespace])
+            .args(args)
+            .output()
+            .expect("run ctr")
+    }
+
+    /// As [`ctr`](Self::ctr), failing the test with ctr's output unless it succeeds; its
+    /// standard output. The time it took goes to the test's log.
+    pub fn ctr_ok(&self, namespace: &str, args: &[&str]) -> String {
+        let started = std::time::Instant::now();
+        let out = self.ctr(namespace, args);
+        eprintln!("ctr {args:?}: {:?}", started.elapsed());
+        assert!(
+            out.status.success(),
+            "ctr {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// A conformance target through containerd, in `namespace`.
     pub async fn target(&self, namespace: &str) -> Target {
         Target::through_containerd(&self.containerd.grpc_address(), PROXY_NAME, namespace)
