@@ -233,10 +233,22 @@ pub fn build_release_bin(package: &str, name: &str) -> Result<std::path::PathBuf
 
 /// Builds example `name` of `package` in release mode and returns its path.
 pub fn build_release_example(package: &str, name: &str) -> Result<std::path::PathBuf, Error> {
-    build_release(
-        &format!("the {name} example"),
-        &["-p", package, "--example", name],
-    )?;
+    build_release_example_with(package, name, &[])
+}
+
+/// Builds example `name` of `package` in release mode with the package's `features`, and
+/// returns its path.
+pub fn build_release_example_with(
+    package: &str,
+    name: &str,
+    features: &[&str],
+) -> Result<std::path::PathBuf, Error> {
+    let features = features.join(",");
+    let mut selection = vec!["-p", package, "--example", name];
+    if !features.is_empty() {
+        selection.extend(["--features", &features]);
+    }
+    build_release(&format!("the {name} example"), &selection)?;
     Ok(release_dir().join("examples").join(name))
 }
 

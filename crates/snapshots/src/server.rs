@@ -2,7 +2,7 @@
 //! bindings. Each call runs on tokio's blocking pool; `List` streams in batches.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use ctrd_api::containerd::services::snapshots::v1 as api;
 use ctrd_api::containerd::types::Mount as ApiMount;
@@ -32,20 +32,43 @@ impl<S: Snapshotter> SnapshotsService<S> {
         api::snapshots_server::SnapshotsServer::new(self)
     }
 
-    /// Runs `call` with the snapshotter on the blocking pool.
+    /// Runs `call` (the `method` of the service) with the snapshotter on the blocking pool.
+    /// At debug level, each call logs how long the snapshotter worked on it and how long it
+    /// took in all, the hand-off to the blocking pool included.
     async fn run<T: Send + 'static>(
         &self,
+        method: &'static str,
         call: impl FnOnce(&S) -> crate::Result<T> + Send + 'static,
     ) -> Result<T, Status> {
         let snapshotter = Arc::clone(&self.snapshotter);
-        match tokio::task::spawn_blocking(move || call(&snapshotter)).await {
-            Ok(result) => result.map_err(|e| {
-                tracing::debug!(error = %e.full_message(), "snapshot call failed");
-                Status::from(e)
-            }),
+        let start = Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            (call(&snapshotter), start.elapsed())
+        })
+        .await;
+        match outcome {
+            Ok((result, work)) => {
+                served(method, work, start.elapsed());
+                result.map_err(|e| {
+                    tracing::debug!(method, error = %e.full_message(), "snapshot call failed");
+                    Status::from(e)
+                })
+            }
             Err(e) => Err(Status::internal(format!("snapshot call panicked: {e}"))),
         }
     }
+}
+
+/// Logs (at debug level) that `method` was served: `work` in the snapshotter, `total` in the
+/// handler (the hand-off to the blocking pool and back included).
+fn served(method: &'static str, work: Duration, total: Duration) {
+    tracing::debug!(
+        method,
+        work_us = u64::try_from(work.as_micros()).unwrap_or(u64::MAX),
+        total_us = u64::try_from(total.as_micros()).unwrap_or(u64::MAX),
+        "served"
+    );
 }
 
 fn parent(parent: String) -> Option<String> {
@@ -127,7 +150,9 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         let parent = parent(r.parent);
         let labels: Labels = r.labels;
         let m = self
-            .run(move |s| s.prepare(&r.key, parent.as_deref(), labels))
+            .run("Prepare", move |s| {
+                s.prepare(&r.key, parent.as_deref(), labels)
+            })
             .await?;
         Ok(Response::new(api::PrepareSnapshotResponse {
             mounts: mounts(m),
@@ -141,7 +166,7 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         let r = request.into_inner();
         let parent = parent(r.parent);
         let m = self
-            .run(move |s| s.view(&r.key, parent.as_deref(), r.labels))
+            .run("View", move |s| s.view(&r.key, parent.as_deref(), r.labels))
             .await?;
         Ok(Response::new(api::ViewSnapshotResponse {
             mounts: mounts(m),
@@ -153,7 +178,7 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         request: Request<api::MountsRequest>,
     ) -> Result<Response<api::MountsResponse>, Status> {
         let r = request.into_inner();
-        let m = self.run(move |s| s.mounts(&r.key)).await?;
+        let m = self.run("Mounts", move |s| s.mounts(&r.key)).await?;
         Ok(Response::new(api::MountsResponse { mounts: mounts(m) }))
     }
 
@@ -164,8 +189,10 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         let r = request.into_inner();
         // `parent` (containerd 2.2+): commit onto it instead of the prepare's parent.
         let rebase = parent(r.parent);
-        self.run(move |s| s.commit(&r.name, &r.key, rebase.as_deref(), r.labels))
-            .await?;
+        self.run("Commit", move |s| {
+            s.commit(&r.name, &r.key, rebase.as_deref(), r.labels)
+        })
+        .await?;
         Ok(Response::new(()))
     }
 
@@ -174,7 +201,7 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         request: Request<api::RemoveSnapshotRequest>,
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
-        self.run(move |s| s.remove(&r.key)).await?;
+        self.run("Remove", move |s| s.remove(&r.key)).await?;
         Ok(Response::new(()))
     }
 
@@ -184,7 +211,11 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
     ) -> Result<Response<api::StatSnapshotResponse>, Status> {
         let r = request.into_inner();
         // A read of one record: cheaper on the calling thread than a hop to the blocking pool.
-        let info = self.snapshotter.stat(&r.key).map_err(Status::from)?;
+        let start = Instant::now();
+        let info = self.snapshotter.stat(&r.key);
+        let work = start.elapsed();
+        served("Stat", work, work);
+        let info = info.map_err(Status::from)?;
         Ok(Response::new(api::StatSnapshotResponse {
             info: Some(info_to_api(info)),
         }))
@@ -209,7 +240,7 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         }
         let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
         let info = info_from_api(info);
-        let updated = self.run(move |s| s.update(info, &paths)).await?;
+        let updated = self.run("Update", move |s| s.update(info, &paths)).await?;
         Ok(Response::new(api::UpdateSnapshotResponse {
             info: Some(info_to_api(updated)),
         }))
@@ -225,7 +256,9 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         let filter = Filter::parse_any(&r.filters)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let snapshotter = Arc::clone(&self.snapshotter);
+        let start = Instant::now();
         tokio::task::spawn_blocking(move || {
+            let work = Instant::now();
             let mut batch = Vec::with_capacity(LIST_BATCH);
             let result = snapshotter.walk(&filter, &mut |info| {
                 batch.push(info_to_api(info));
@@ -242,6 +275,8 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
                 }
                 Ok(())
             });
+            // The work includes waiting for a slow reader to take full batches.
+            served("List", work.elapsed(), start.elapsed());
             let last = match result {
                 Ok(()) if batch.is_empty() => return,
                 Ok(()) => Ok(api::ListSnapshotsResponse { info: batch }),
@@ -258,7 +293,7 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
         request: Request<api::UsageRequest>,
     ) -> Result<Response<api::UsageResponse>, Status> {
         let r = request.into_inner();
-        let usage = self.run(move |s| s.usage(&r.key)).await?;
+        let usage = self.run("Usage", move |s| s.usage(&r.key)).await?;
         Ok(Response::new(api::UsageResponse {
             size: usage.size,
             inodes: usage.inodes,
@@ -266,7 +301,7 @@ impl<S: Snapshotter> api::snapshots_server::Snapshots for SnapshotsService<S> {
     }
 
     async fn cleanup(&self, _: Request<api::CleanupRequest>) -> Result<Response<()>, Status> {
-        self.run(|s| s.cleanup()).await?;
+        self.run("Cleanup", |s| s.cleanup()).await?;
         Ok(Response::new(()))
     }
 }

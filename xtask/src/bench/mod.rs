@@ -15,6 +15,7 @@
 //! One module per figure ([`latency`], [`stats`], [`idle`], [`throughput`], [`concurrent`]), the shims
 //! under test in [`subject`], and the typed [`results`](results::Results).
 
+mod call_log;
 mod client;
 mod concurrent;
 mod idle;

@@ -9,9 +9,18 @@
 //! Where a `Stat` through containerd goes is split in the same run: `Stat` straight to our
 //! snapshotter's socket (our tonic server and store, one gRPC hop, no containerd), and our
 //! store's `stat` in-process (no gRPC at all). containerd's share is the rest.
+//!
+//! The cycles and `Stat` are also measured on a third proxy snapshotter that does almost
+//! nothing: `ctrd-snapshots`' `metadata_only` example, its store on a memory filesystem, no
+//! folders and no mounts. What it reaches is the most any proxy snapshotter can reach on
+//! that daemon (containerd's proxy client and the gRPC hop, with no work behind them), so the
+//! gap between it and ours is our own work and the gap between it and the built-in one is
+//! the proxy path's.
 //! `CTRD_BENCH_STAT_PROFILE=DIR` adds Stat loops under `perf` (CPU time, context switches
 //! and syscalls per call of containerd and of our process; call graphs in `DIR`), see
-//! `stat_profile.rs`.
+//! `stat_profile.rs`. `CTRD_BENCH_CALL_PROFILE=1` runs ours with `--log-level debug` and
+//! sums what its log says it served, per method, per cycle and per import (`call_log.rs`):
+//! how many calls, and how long it worked on them.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,12 +30,17 @@ use ctrd_api::containerd::services::snapshots::v1 as api;
 use ctrd_client::Client;
 use ctrd_testbed::{Containerd, Daemon, ImageArchive, ProxyPlugin, SnapshotterProcess};
 
+use super::call_log::{self, CallLog};
 use crate::{Error, repo_root};
 
 /// Our snapshotter's name in the daemon's configuration.
 const OURS: &str = "ctrd-overlay";
 /// containerd's built-in overlay snapshotter.
 const BUILT_IN: &str = "overlayfs";
+/// The floor: a proxy snapshotter that keeps only metadata, in a store on a memory
+/// filesystem (`ctrd-snapshots`' `metadata_only` example), so that its own work per call is
+/// a few tens of microseconds and what it costs is containerd's proxy path.
+const FLOOR: &str = "ctrd-metadata-only";
 const NAMESPACE: &str = "bench-snapshots";
 const LEASE: &str = "bench-snapshots";
 
@@ -42,12 +56,34 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     // Removal as the built-in overlayfs does by default on 2.x (`sync_remove = false`): the
     // folder is renamed in `Remove` and deleted by `Cleanup`, which containerd's collector
     // calls.
-    let snapshotter = SnapshotterProcess::start(&binary, &["--async-remove"]).map_err(message)?;
+    let profile = std::env::var_os("CTRD_BENCH_CALL_PROFILE").is_some_and(|v| v == "1");
+    let mut args = vec!["--async-remove"];
+    if profile {
+        args.extend(["--log-level", "debug"]);
+    }
+    let snapshotter = SnapshotterProcess::start(&binary, &args).map_err(message)?;
+    let mut calls = profile
+        .then(|| CallLog::at_end(snapshotter.log_path()))
+        .transpose()?;
+    let floor_binary = crate::suite::build_release_example_with(
+        "ctrd-snapshots",
+        "metadata_only",
+        &["conformance"],
+    )?;
+    let memory = tempfile::Builder::new()
+        .prefix("ctrd-bench-floor-")
+        .tempdir_in("/dev/shm")
+        .map_err(|e| Error::io(Path::new("/dev/shm"), e))?;
+    let floor = SnapshotterProcess::start_on(&floor_binary, &memory.path().join("root"), &[])
+        .map_err(message)?;
     let containerd = Containerd::start_with_proxies(
         daemon,
         &[],
         // Configured as the README says: `rebase` declared (2.x only).
-        &[ProxyPlugin::snapshot(OURS, &snapshotter.address()).rebase()],
+        &[
+            ProxyPlugin::snapshot(OURS, &snapshotter.address()).rebase(),
+            ProxyPlugin::snapshot(FLOOR, &floor.address()),
+        ],
     )
     .map_err(message)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -59,8 +95,8 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
         "\nbench: snapshotters on containerd {}: {OURS} (proxy) against {BUILT_IN} (built in)",
         daemon.version()
     );
-    let figures = runtime.block_on(api_figures(&containerd, &snapshotter, runs))?;
-    let imports = import_figure(&containerd, runs.min(5))?;
+    let figures = runtime.block_on(api_figures(&containerd, &snapshotter, runs, calls.as_mut()))?;
+    let imports = import_figure(&containerd, runs.min(5), calls.as_mut())?;
     let (p99, store_stat_us) = store_figures(runs * 100)?;
 
     println!("\n| figure | {OURS} | {BUILT_IN} | ratio (higher is better for us) |");
@@ -94,6 +130,18 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     ];
     println!("| metadata transaction p99 (durable) | {p99:.2} ms | | target < 5 ms |");
     println!(
+        "\nThe floor ({FLOOR}: a proxy snapshotter keeping only metadata, in a store on \
+         tmpfs): {:.1} cycles/s ({:.2}x of {BUILT_IN}), {:.1} Stat/s ({:.2}x). A cycle \
+         through the proxy path costs {:.2} ms more than one of {BUILT_IN}, our own work \
+         {:.2} ms more than the floor's.",
+        figures.cycles[2],
+        figures.cycles[2] / figures.cycles[1],
+        figures.stats[2],
+        figures.stats[2] / figures.stats[1],
+        1e3 / figures.cycles[2] - 1e3 / figures.cycles[1],
+        1e3 / figures.cycles[0] - 1e3 / figures.cycles[2],
+    );
+    println!(
         "\nWhere a Stat goes (ours): {:.0} µs through containerd, {:.0} µs straight to our \
          socket (tonic server + store + one hop), {store_stat_us:.1} µs in our store alone; \
          the built-in one answers in {:.0} µs through containerd.",
@@ -110,6 +158,7 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
         "ratios": ratios,
         "store_txn_p99_ms": p99,
         "stat_direct_per_s": figures.stats_direct,
+        "floor": FLOOR,
         "store_stat_us": store_stat_us,
     });
     let out = repo_root().join("target/bench-snapshots.json");
@@ -117,14 +166,15 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     println!("bench: snapshotter figures written to {}", out.display());
     drop(containerd);
     drop(snapshotter);
+    drop(floor);
     Ok(())
 }
 
-/// Per snapshotter (ours first): cycles/s, stats/s, usage ms; and Stat/s straight to our
-/// socket.
+/// Per snapshotter (ours, the built-in one, the floor): cycles/s, stats/s; usage ms (ours
+/// and the built-in one: the floor has no files); and Stat/s straight to our socket.
 struct ApiFigures {
-    cycles: [f64; 2],
-    stats: [f64; 2],
+    cycles: [f64; 3],
+    stats: [f64; 3],
     usage: [f64; 2],
     stats_direct: f64,
 }
@@ -147,6 +197,7 @@ async fn api_figures(
     containerd: &Containerd,
     ours: &SnapshotterProcess,
     runs: usize,
+    mut calls: Option<&mut CallLog>,
 ) -> Result<ApiFigures, Error> {
     let mut direct = Client::connect(ours.address())
         .await
@@ -170,9 +221,9 @@ async fn api_figures(
         .await
         .map_err(message)?;
     let mut snapshots = client.snapshots();
-    let names = [OURS, BUILT_IN];
-    let mut cycles = [Vec::new(), Vec::new()];
-    let mut stats = [Vec::new(), Vec::new()];
+    let names = [OURS, BUILT_IN, FLOOR];
+    let mut cycles = [Vec::new(), Vec::new(), Vec::new()];
+    let mut stats = [Vec::new(), Vec::new(), Vec::new()];
     let mut usage = [Vec::new(), Vec::new()];
     const CALLS: usize = 20;
     const STATS: usize = 200;
@@ -195,6 +246,9 @@ async fn api_figures(
             }))
             .await
             .map_err(message)?;
+        if *name == FLOOR {
+            continue;
+        }
         // An active snapshot with 10 000 files (both return a bind mount of a folder).
         let mounts = snapshots
             .prepare(req(api::PrepareSnapshotRequest {
@@ -212,8 +266,11 @@ async fn api_figures(
             .ok_or_else(|| Error::Message(format!("{name}: no mount for usage")))?;
         fill(&source, 10_000)?;
     }
+    if let Some(log) = calls.as_deref_mut() {
+        log.mark()?;
+    }
     for _ in 0..runs {
-        // Interleaved: each sample measures both snapshotters back to back.
+        // Interleaved: each sample measures the snapshotters back to back.
         for (i, name) in names.iter().enumerate() {
             let start = Instant::now();
             for n in 0..CALLS {
@@ -272,6 +329,9 @@ async fn api_figures(
                 }
                 stats_direct.push(STATS as f64 / start.elapsed().as_secs_f64());
             }
+            if *name == FLOOR {
+                continue;
+            }
             let start = Instant::now();
             let answer = snapshots
                 .usage(req(api::UsageRequest {
@@ -281,7 +341,9 @@ async fn api_figures(
                 .await
                 .map_err(message)?
                 .into_inner();
-            usage[i].push(start.elapsed().as_secs_f64() * 1000.0);
+            if let Some(samples) = usage.get_mut(i) {
+                samples.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
             if answer.inodes < 10_000 {
                 return Err(Error::Message(format!(
                     "{name}: usage counted {} inodes of 10 000 files",
@@ -289,6 +351,13 @@ async fn api_figures(
                 )));
             }
         }
+    }
+    if let Some(log) = calls {
+        // Stat and Usage have samples of their own; the rest is the cycles' (containerd's
+        // garbage collector's List, Remove and Cleanup included, but for the last sample's).
+        let mut cycle_calls = log.since_mark()?;
+        cycle_calls.retain(|method, _| method != "Stat" && method != "Usage");
+        call_log::print("prepare+commit+remove cycle", &cycle_calls, runs * CALLS);
     }
     if let Some(dir) = std::env::var_os("CTRD_BENCH_STAT_PROFILE") {
         let ours_pid = ours
@@ -298,7 +367,7 @@ async fn api_figures(
             Path::new(&dir),
             &mut snapshots,
             req,
-            &names,
+            &names[..2],
             "stat",
             containerd.pid(),
             ours_pid,
@@ -307,6 +376,9 @@ async fn api_figures(
     }
     for name in names {
         for key in ["usage", "stat"] {
+            if name == FLOOR && key == "usage" {
+                continue;
+            }
             snapshots
                 .remove(req(api::RemoveSnapshotRequest {
                     snapshotter: name.into(),
@@ -324,14 +396,10 @@ async fn api_figures(
         })
         .await
         .map_err(message)?;
-    let medians = |v: [Vec<f64>; 2]| {
-        let [a, b] = v;
-        [median(a), median(b)]
-    };
     Ok(ApiFigures {
-        cycles: medians(cycles),
-        stats: medians(stats),
-        usage: medians(usage),
+        cycles: cycles.map(median),
+        stats: stats.map(median),
+        usage: usage.map(median),
         stats_direct: median(stats_direct),
     })
 }
@@ -372,7 +440,11 @@ fn fill(dir: &Path, count: usize) -> Result<(), Error> {
 }
 
 /// Median milliseconds of `ctr images import` of a 20-layer image, per snapshotter.
-fn import_figure(containerd: &Containerd, runs: usize) -> Result<[f64; 2], Error> {
+fn import_figure(
+    containerd: &Containerd,
+    runs: usize,
+    mut calls: Option<&mut CallLog>,
+) -> Result<[f64; 2], Error> {
     let layers: Vec<Vec<(String, Option<String>)>> = (0..19)
         .map(|i| {
             (0..50)
@@ -384,6 +456,7 @@ fn import_figure(containerd: &Containerd, runs: usize) -> Result<[f64; 2], Error
         .map_err(message)?;
     let archive = image.path();
     let mut samples = [Vec::new(), Vec::new()];
+    let mut import_calls: std::collections::BTreeMap<String, call_log::Calls> = Default::default();
     let ctr = |args: &[&str]| -> Result<(), Error> {
         let out = containerd
             .ctr()
@@ -406,6 +479,9 @@ fn import_figure(containerd: &Containerd, runs: usize) -> Result<[f64; 2], Error
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
             let name = [OURS, BUILT_IN][i];
+            if let Some(log) = calls.as_deref_mut() {
+                log.mark()?;
+            }
             let start = Instant::now();
             ctr(&[
                 "images",
@@ -415,8 +491,21 @@ fn import_figure(containerd: &Containerd, runs: usize) -> Result<[f64; 2], Error
                 &archive.to_string_lossy(),
             ])?;
             samples[i].push(start.elapsed().as_secs_f64() * 1000.0);
+            if let Some(log) = calls.as_deref_mut()
+                && name == OURS
+            {
+                for (method, c) in log.since_mark()? {
+                    let sum = import_calls.entry(method).or_default();
+                    sum.count += c.count;
+                    sum.work_us += c.work_us;
+                    sum.total_us += c.total_us;
+                }
+            }
             ctr(&["images", "rm", "--sync", image.name()])?;
         }
+    }
+    if calls.is_some() {
+        call_log::print("import of 20 layers", &import_calls, runs);
     }
     let [a, b] = samples;
     Ok([median(a), median(b)])

@@ -15,53 +15,26 @@
 //! root, and whatever filesystem the mounts name (overlayfs for an overlay snapshotter).
 //! The others only call the API.
 //!
-//! The example runs the cases that mount nothing against a snapshotter that keeps only
-//! metadata (its mounts are empty), served in-process:
+//! The example runs the cases that mount nothing against [`MetadataOnly`], a snapshotter
+//! that keeps only metadata (its mounts are empty), served in-process; a snapshotter of your
+//! own goes where it is:
 //!
 //! ```
 //! use std::sync::Arc;
 //!
-//! use ctrd_snapshots::conformance::{self, CASES, Target};
-//! use ctrd_snapshots::{Filter, Info, Kind, Labels, Listener, MetaStore, Mount, Result};
-//! use ctrd_snapshots::{Snapshotter, Usage};
-//!
-//! /// Metadata only: prepare, commit, views, labels and listing, but no files.
-//! struct MetadataOnly(MetaStore);
-//!
-//! impl Snapshotter for MetadataOnly {
-//!     fn stat(&self, key: &str) -> Result<Info> { self.0.stat(key) }
-//!     fn update(&self, info: Info, paths: &[String]) -> Result<Info> { self.0.update(info, paths) }
-//!     fn usage(&self, key: &str) -> Result<Usage> {
-//!         Ok(self.0.usage(key)?.1.unwrap_or_default())
-//!     }
-//!     fn mounts(&self, key: &str) -> Result<Vec<Mount>> { self.0.get(key).map(|_| Vec::new()) }
-//!     fn prepare(&self, key: &str, parent: Option<&str>, labels: Labels) -> Result<Vec<Mount>> {
-//!         self.0.create(Kind::Active, key, parent, labels, |_| Ok(())).map(|_| Vec::new())
-//!     }
-//!     fn view(&self, key: &str, parent: Option<&str>, labels: Labels) -> Result<Vec<Mount>> {
-//!         self.0.create(Kind::View, key, parent, labels, |_| Ok(())).map(|_| Vec::new())
-//!     }
-//!     fn commit(&self, name: &str, key: &str, rebase: Option<&str>, labels: Labels) -> Result<()> {
-//!         let id = self.0.get(key)?.id;
-//!         self.0.commit(key, name, id, rebase, labels, Usage::default())
-//!     }
-//!     fn remove(&self, key: &str) -> Result<()> { self.0.remove(key).map(drop) }
-//!     fn walk(&self, filter: &Filter, f: &mut dyn FnMut(Info) -> Result<()>) -> Result<()> {
-//!         self.0.walk(filter, f)
-//!     }
-//!     fn cleanup(&self) -> Result<()> { Ok(()) }
-//! }
+//! use ctrd_snapshots::Listener;
+//! use ctrd_snapshots::conformance::{self, CASES, MetadataOnly, Target};
 //!
 //! #[tokio::main]
 //! async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 //!     let dir = tempfile::tempdir()?;
-//!     let store = MetaStore::open(&dir.path().join("metadata.redb"))?;
+//!     let snapshotter = MetadataOnly::open(&dir.path().join("metadata.redb"))?;
 //!     let socket = dir.path().join("snapshotter.sock");
 //!     let listener = Listener::bind(&socket)?;
 //!     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //!     let server = tokio::spawn(ctrd_snapshots::serve_until(
 //!         listener,
-//!         Arc::new(MetadataOnly(store)),
+//!         Arc::new(snapshotter),
 //!         async move { let _ = stopped.await; },
 //!     ));
 //!
@@ -79,9 +52,11 @@
 
 pub mod calls;
 mod cases;
+mod metadata_only;
 mod mounted;
 mod target;
 
 pub use cases::{CASES, Case, run};
+pub use metadata_only::MetadataOnly;
 pub use mounted::Mounted;
 pub use target::Target;
