@@ -1,6 +1,6 @@
-//! `metadata_only --root DIR --address SOCKET`: serves [`MetadataOnly`] (a snapshotter that
+//! `metadata_only --root DIR --address SOCKET [--log-level LEVEL]`: serves [`MetadataOnly`] (a snapshotter that
 //! keeps only metadata) to containerd as a proxy snapshotter until SIGTERM, with its store at
-//! `DIR/metadata.redb`.
+//! `DIR/metadata.redb`. At `--log-level debug` it logs each call it serves.
 //!
 //! Its snapshots have no files, so nothing can run on them; `cargo xtask bench` serves it
 //! from a memory filesystem to measure what containerd's proxy path costs by itself.
@@ -17,13 +17,27 @@ use ctrd_snapshots::Listener;
 use ctrd_snapshots::conformance::MetadataOnly;
 
 fn main() -> ExitCode {
-    let (root, address) = match args() {
-        Ok(paths) => paths,
+    let Args {
+        root,
+        address,
+        log_level,
+    } = match args() {
+        Ok(args) => args,
         Err(e) => {
-            eprintln!("metadata_only: {e}\nusage: metadata_only --root DIR --address SOCKET");
+            eprintln!(
+                "metadata_only: {e}\nusage: metadata_only --root DIR --address SOCKET \
+                 [--log-level LEVEL]"
+            );
             return ExitCode::from(2);
         }
     };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&log_level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match serve(root, address) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -33,23 +47,32 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--root` and `--address`, both required.
-fn args() -> Result<(PathBuf, PathBuf), String> {
-    let (mut root, mut address) = (None, None);
+struct Args {
+    root: PathBuf,
+    address: PathBuf,
+    log_level: String,
+}
+
+/// `--root` and `--address` (both required), and `--log-level` (`info` unless given).
+fn args() -> Result<Args, String> {
+    let (mut root, mut address, mut log_level) = (None, None, None);
     let mut args = std::env::args_os().skip(1);
     while let Some(flag) = args.next() {
         let slot = match flag.to_str() {
             Some("--root") => &mut root,
             Some("--address") => &mut address,
+            Some("--log-level") => &mut log_level,
             _ => return Err(format!("unknown argument {flag:?}")),
         };
         let value = args.next().ok_or(format!("{flag:?} needs a value"))?;
-        *slot = Some(PathBuf::from(value));
+        *slot = Some(value);
     }
-    Ok((
-        root.ok_or("--root is missing")?,
-        address.ok_or("--address is missing")?,
-    ))
+    Ok(Args {
+        root: root.ok_or("--root is missing")?.into(),
+        address: address.ok_or("--address is missing")?.into(),
+        log_level: log_level
+            .map_or_else(|| "info".to_owned(), |l| l.to_string_lossy().into_owned()),
+    })
 }
 
 fn serve(root: PathBuf, address: PathBuf) -> Result<(), String> {

@@ -74,7 +74,7 @@ impl CallLog {
 /// Prints `calls` (summed over `per` repetitions of `what`) as a table, per repetition.
 pub fn print(what: &str, calls: &BTreeMap<String, Calls>, per: usize) {
     let per = per.max(1) as f64;
-    println!("\nOur calls per {what} (from our debug log):");
+    println!("\nCalls served per {what}, from the debug log:");
     println!("| method | calls | work (ms) | in the handler (ms) |");
     println!("|---|---|---|---|");
     let (mut work, mut total) = (0.0, 0.0);

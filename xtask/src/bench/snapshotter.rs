@@ -74,8 +74,17 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
         .prefix("ctrd-bench-floor-")
         .tempdir_in("/dev/shm")
         .map_err(|e| Error::io(Path::new("/dev/shm"), e))?;
-    let floor = SnapshotterProcess::start_on(&floor_binary, &memory.path().join("root"), &[])
-        .map_err(message)?;
+    let floor_args: &[&str] = if profile {
+        &["--log-level", "debug"]
+    } else {
+        &[]
+    };
+    let floor =
+        SnapshotterProcess::start_on(&floor_binary, &memory.path().join("root"), floor_args)
+            .map_err(message)?;
+    let mut floor_calls = profile
+        .then(|| CallLog::at_end(floor.log_path()))
+        .transpose()?;
     let containerd = Containerd::start_with_proxies(
         daemon,
         &[],
@@ -95,7 +104,12 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
         "\nbench: snapshotters on containerd {}: {OURS} (proxy) against {BUILT_IN} (built in)",
         daemon.version()
     );
-    let figures = runtime.block_on(api_figures(&containerd, &snapshotter, runs, calls.as_mut()))?;
+    let figures = runtime.block_on(api_figures(
+        &containerd,
+        &snapshotter,
+        runs,
+        [calls.as_mut(), floor_calls.as_mut()],
+    ))?;
     let imports = import_figure(&containerd, runs.min(5), calls.as_mut())?;
     let (p99, store_stat_us) = store_figures(runs * 100)?;
 
@@ -197,7 +211,7 @@ async fn api_figures(
     containerd: &Containerd,
     ours: &SnapshotterProcess,
     runs: usize,
-    mut calls: Option<&mut CallLog>,
+    mut calls: [Option<&mut CallLog>; 2],
 ) -> Result<ApiFigures, Error> {
     let mut direct = Client::connect(ours.address())
         .await
@@ -266,7 +280,7 @@ async fn api_figures(
             .ok_or_else(|| Error::Message(format!("{name}: no mount for usage")))?;
         fill(&source, 10_000)?;
     }
-    if let Some(log) = calls.as_deref_mut() {
+    for log in calls.iter_mut().flatten() {
         log.mark()?;
     }
     for _ in 0..runs {
@@ -352,12 +366,17 @@ async fn api_figures(
             }
         }
     }
-    if let Some(log) = calls {
+    for (log, whose) in calls.into_iter().zip([OURS, FLOOR]) {
+        let Some(log) = log else { continue };
         // Stat and Usage have samples of their own; the rest is the cycles' (containerd's
         // garbage collector's List, Remove and Cleanup included, but for the last sample's).
         let mut cycle_calls = log.since_mark()?;
         cycle_calls.retain(|method, _| method != "Stat" && method != "Usage");
-        call_log::print("prepare+commit+remove cycle", &cycle_calls, runs * CALLS);
+        call_log::print(
+            &format!("prepare+commit+remove cycle ({whose})"),
+            &cycle_calls,
+            runs * CALLS,
+        );
     }
     if let Some(dir) = std::env::var_os("CTRD_BENCH_STAT_PROFILE") {
         let ours_pid = ours
@@ -505,7 +524,11 @@ fn import_figure(
         }
     }
     if calls.is_some() {
-        call_log::print("import of 20 layers", &import_calls, runs);
+        call_log::print(
+            &format!("import of 20 layers ({OURS})"),
+            &import_calls,
+            runs,
+        );
     }
     let [a, b] = samples;
     Ok([median(a), median(b)])
