@@ -99,14 +99,23 @@ fn print(file: LogFile, done: Arc<AtomicBool>) -> Result<(), String> {
     let mut stderr = std::io::stderr();
     match file {
         LogFile::Records(path, format) => {
-            let reader = if done.load(Ordering::SeqCst) {
+            let mut reader = if done.load(Ordering::SeqCst) {
                 LogReader::open(&path, format)
             } else {
                 LogReader::follow(&path, format, move || done.load(Ordering::SeqCst))
             }
             .map_err(|e| e.to_string())?;
-            for entry in reader {
-                let entry = entry.map_err(|e| e.to_string())?;
+            let mut gaps = 0;
+            while let Some(entry) = reader.next_entry().map_err(|e| e.to_string())? {
+                if reader.gaps() > gaps {
+                    gaps = reader.gaps();
+                    // Said where the records went missing, between the lines around it.
+                    let _ = writeln!(
+                        stderr,
+                        "ctrd logs: some records are missing here: the log rotated past \
+                         max-file before they were read"
+                    );
+                }
                 let mut bytes = Vec::with_capacity(entry.bytes.len() + 1);
                 entry.append_to(&mut bytes);
                 let written = match entry.stream {
