@@ -229,6 +229,10 @@ def main():
         if method == 6:
             payload = message((1, "overlay"), (2, message((1, "sha256:0123"), (4, 3)) + string_map(6, labels)))
         write("snapshot_request", str(method), bytes([method]) + payload)
+    # A commit onto another parent (rebase, containerd 2.2+: `parent` is field 5).
+    write("snapshot_request", "3-rebase", bytes([3]) + message((1, "overlay"), (2, "sha256:0123"),
+                                                                (3, "default/12/extract-123-abc sha256:0123"),
+                                                                (5, "sha256:4567")))
     write("snapshot_filter", "ctr", 'labels."containerd.io/gc.root"\nname==base,kind!=view|parent~=/^sha256:/\n'
                                     'labels.a.b=="c,d|e"')
 

@@ -44,5 +44,6 @@ cases!(
     usage_of_active_and_committed,
     bad_input_gets_the_right_code,
     commit_and_remove_twice,
+    commit_onto_a_parent,
     layers_128,
 );

@@ -155,6 +155,16 @@ pub enum Error {
         /// The check that failed, and what was seen.
         check: String,
     },
+    /// A conformance case that cannot run against this target (it needs what the target's
+    /// containerd does not pass on); it neither passed nor failed.
+    #[cfg(feature = "conformance")]
+    #[error("conformance case {case} does not apply here: {reason}")]
+    NotApplicable {
+        /// The case.
+        case: &'static str,
+        /// What it needs that the target lacks.
+        reason: String,
+    },
     /// Performing a snapshot's mounts failed (nothing of them stays mounted).
     #[error("{0}")]
     Mount(ctrd_mount::Error),
@@ -224,6 +234,8 @@ impl Error {
             Error::Connect { .. } => tonic::Code::Unavailable,
             #[cfg(feature = "conformance")]
             Error::Conformance { .. } => tonic::Code::Internal,
+            #[cfg(feature = "conformance")]
+            Error::NotApplicable { .. } => tonic::Code::Unimplemented,
         }
     }
 

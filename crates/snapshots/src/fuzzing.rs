@@ -36,6 +36,10 @@ pub fn request(method: &str, payload: &[u8]) {
             if let Ok(r) = api::CommitSnapshotRequest::decode(payload) {
                 let _ = checked(&r.name, &r.labels);
                 let _ = check_key(&r.key);
+                // `parent` (containerd 2.2+): the parent to commit onto, empty for none.
+                if !r.parent.is_empty() {
+                    let _ = check_key(&r.parent);
+                }
             }
         }
         "Remove" => drop(api::RemoveSnapshotRequest::decode(payload).map(|r| check_key(&r.key))),

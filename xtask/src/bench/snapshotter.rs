@@ -6,6 +6,10 @@
 //! snapshot holding 10 000 files; and the p99 of our metadata store's write transactions
 //! (durable commits), measured in-process.
 //!
+//! On a daemon that unpacks a pull's layers in parallel (2.4), `ctr images pull` of the same
+//! 20-layer image from the test bed's registry onto each, with the parallel unpack checked
+//! from containerd's snapshot events (see [`parallel_pull`]).
+//!
 //! Where a `Stat` through containerd goes is split in the same run: `Stat` straight to our
 //! snapshotter's socket (our tonic server and store, one gRPC hop, no containerd), and our
 //! store's `stat` in-process (no gRPC at all). containerd's share is the rest.
@@ -27,8 +31,10 @@ use std::time::{Duration, Instant};
 
 use ctrd_api::containerd::services::leases::v1 as leases;
 use ctrd_api::containerd::services::snapshots::v1 as api;
-use ctrd_client::Client;
-use ctrd_testbed::{Containerd, Daemon, ImageArchive, ProxyPlugin, SnapshotterProcess};
+use ctrd_client::{Client, TypedEvent};
+use ctrd_testbed::{
+    Containerd, Daemon, ImageArchive, PARALLEL_UNPACKS, ProxyPlugin, Registry, SnapshotterProcess,
+};
 
 use super::call_log::{self, CallLog};
 use crate::{Error, repo_root};
@@ -178,6 +184,7 @@ pub fn run(runs: usize, daemon: Daemon) -> Result<(), Error> {
     let out = repo_root().join("target/bench-snapshots.json");
     std::fs::write(&out, json.to_string()).map_err(|e| Error::io(&out, e))?;
     println!("bench: snapshotter figures written to {}", out.display());
+    parallel_pull(&runtime, &containerd, daemon, runs.min(5))?;
     drop(containerd);
     drop(snapshotter);
     drop(floor);
@@ -597,4 +604,227 @@ fn store_figures(cycles: usize) -> Result<(f64, f64), Error> {
     }
     let stat_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(STATS);
     Ok((p99, stat_us))
+}
+
+/// The 20-layer image of the pull figure: busybox and 19 layers of 50 small files (the
+/// import figure's image).
+fn twenty_layers() -> Result<ImageArchive, Error> {
+    let layers: Vec<Vec<(String, Option<String>)>> = (0..19)
+        .map(|i| {
+            (0..50)
+                .map(|f| (format!("/layer{i}/file{f}"), Some(format!("{i}-{f}"))))
+                .collect()
+        })
+        .collect();
+    ImageArchive::layered("docker.io/library/ctrd-bench-20:latest", &layers).map_err(message)
+}
+
+/// What one snapshotter's pulls did: median milliseconds, and from containerd's snapshot
+/// events of each pull (the fewest over the pulls) the layers prepared without a parent and
+/// the most layers open at once (prepared, not yet committed). Both are 1 when a pull unpacks
+/// one layer after the other; in parallel every layer is prepared without a parent, and the
+/// commits, onto their parents, go in order.
+#[derive(Debug, Clone, Copy)]
+struct Pulls {
+    median_ms: f64,
+    parentless: usize,
+    in_flight: usize,
+}
+
+/// `ctr images pull` of the 20-layer image from the test bed's registry onto ours and onto
+/// the built-in, interleaved, `runs` each, on a daemon that unpacks a pull's layers in
+/// parallel (2.4: its transfer service runs up to [`PARALLEL_UNPACKS`] unpacks at once onto
+/// snapshotters with the `rebase` capability; an import is always unpacked one layer after
+/// the other). Each pull must have prepared its upper layers without a parent (parallel
+/// mode) or the figure fails. Elsewhere it says why it measured nothing. Printed, and
+/// written to `target/bench-snapshots-pull.json`.
+fn parallel_pull(
+    runtime: &tokio::runtime::Runtime,
+    containerd: &Containerd,
+    daemon: Daemon,
+    runs: usize,
+) -> Result<(), Error> {
+    let out = repo_root().join("target/bench-snapshots-pull.json");
+    let write = |json: serde_json::Value| {
+        std::fs::write(&out, json.to_string()).map_err(|e| Error::io(&out, e))
+    };
+    println!("\n| figure | {OURS} | {BUILT_IN} | ratio (higher is better for us) |");
+    println!("|---|---|---|---|");
+    // 2.1 (Debian's) has no parallel unpack; 1.x neither.
+    if daemon != Daemon::Upstream {
+        let reason = format!(
+            "not measured: no parallel unpack on this daemon (containerd {})",
+            daemon.version()
+        );
+        println!("| pull, 20 layers, parallel unpack | {reason} | | |");
+        return write(serde_json::json!({ "daemon": daemon.version(), "pull": reason }));
+    }
+    let image = twenty_layers()?;
+    let registry = Registry::start().map_err(message)?;
+    let reference = registry
+        .push(&image.path(), "ctrd/bench-20", "v1")
+        .map_err(message)?;
+    let [ours, built_in] = runtime.block_on(pull_figure(containerd, &reference, runs.max(1)))?;
+    let ratio = built_in.median_ms / ours.median_ms;
+    println!(
+        "| pull, 20 layers, {PARALLEL_UNPACKS} unpacks at once | {:.1} ms | {:.1} ms | {ratio:.2}x |",
+        ours.median_ms, built_in.median_ms
+    );
+    println!(
+        "Parallel unpack, from containerd's snapshot events (fewest over the runs): {OURS} \
+         {} of 20 layers prepared without a parent, up to {} open (prepared, not yet \
+         committed) at once; {BUILT_IN} {} and {}.",
+        ours.parentless, ours.in_flight, built_in.parentless, built_in.in_flight
+    );
+    write(serde_json::json!({
+        "daemon": daemon.version(),
+        "runs": runs.max(1),
+        "pull_20_layers_ms": [ours.median_ms, built_in.median_ms],
+        "ratio": ratio,
+        "parentless_prepares": [ours.parentless, built_in.parentless],
+        "most_open_at_once": [ours.in_flight, built_in.in_flight],
+    }))?;
+    println!("bench: pull figures written to {}", out.display());
+    Ok(())
+}
+
+/// The pulls of [`parallel_pull`], ours first.
+async fn pull_figure(
+    containerd: &Containerd,
+    reference: &str,
+    runs: usize,
+) -> Result<[Pulls; 2], Error> {
+    use futures_util::StreamExt;
+    use std::collections::HashSet;
+
+    let client = Client::connect(containerd.grpc_address())
+        .await
+        .map_err(message)?
+        .with_namespace(NAMESPACE);
+    let mut events = client.subscribe(&[
+        r#"topic=="/snapshot/prepare""#,
+        r#"topic=="/snapshot/commit""#,
+    ]);
+    // containerd starts a subscription's stream only with its first event: prepare and remove
+    // probe snapshots until one is seen, so no pull's events are missed.
+    let mut snapshots = client.snapshots();
+    let mut live = false;
+    for n in 0..100 {
+        let key = format!("pull-probe-{n}");
+        snapshots
+            .prepare(api::PrepareSnapshotRequest {
+                snapshotter: BUILT_IN.into(),
+                key: key.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(message)?;
+        snapshots
+            .remove(api::RemoveSnapshotRequest {
+                snapshotter: BUILT_IN.into(),
+                key,
+            })
+            .await
+            .map_err(message)?;
+        if let Ok(event) = tokio::time::timeout(Duration::from_millis(100), events.next()).await {
+            event
+                .ok_or_else(|| Error::Message("the event stream ended".into()))?
+                .map_err(message)?;
+            live = true;
+            break;
+        }
+    }
+    if !live {
+        return Err(Error::Message(
+            "no snapshot event from containerd after 100 probes".into(),
+        ));
+    }
+    let ctr = |args: Vec<String>| async move {
+        let mut command = containerd.ctr().map_err(message)?;
+        command.args(["--namespace", NAMESPACE]).args(&args);
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .map_err(message)?
+            .map_err(message)?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(Error::Message(format!(
+                "ctr {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    };
+    let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    let names = [OURS, BUILT_IN];
+    let mut samples = [Vec::new(), Vec::new()];
+    let mut parentless = [usize::MAX; 2];
+    let mut in_flight = [usize::MAX; 2];
+    for round in 0..runs {
+        // Alternate who goes first.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let name = names[i];
+            let start = Instant::now();
+            ctr(args(&[
+                "images",
+                "pull",
+                "--plain-http",
+                "--snapshotter",
+                name,
+                reference,
+            ]))
+            .await?;
+            samples[i].push(start.elapsed().as_secs_f64() * 1000.0);
+            // The pull's unpack snapshots (`extract-...` keys), until the events stop.
+            let (mut without_parent, mut active, mut most) = (0, HashSet::new(), 0);
+            while let Ok(event) =
+                tokio::time::timeout(Duration::from_millis(500), events.next()).await
+            {
+                let event = event
+                    .ok_or_else(|| Error::Message("the event stream ended".into()))?
+                    .map_err(message)?;
+                if event.namespace != NAMESPACE {
+                    continue;
+                }
+                match event.event {
+                    TypedEvent::SnapshotPrepare(e)
+                        if e.snapshotter == name && e.key.contains("extract-") =>
+                    {
+                        if e.parent.is_empty() {
+                            without_parent += 1;
+                        }
+                        active.insert(e.key);
+                        most = most.max(active.len());
+                    }
+                    TypedEvent::SnapshotCommit(e) if e.snapshotter == name => {
+                        active.remove(&e.key);
+                    }
+                    _ => {}
+                }
+            }
+            if without_parent < 2 || most < 2 {
+                return Err(Error::Message(format!(
+                    "the pull onto {name} did not unpack in parallel: {without_parent} layers \
+                     prepared without a parent, at most {most} open at once"
+                )));
+            }
+            parentless[i] = parentless[i].min(without_parent);
+            in_flight[i] = in_flight[i].min(most);
+            ctr(args(&["images", "rm", "--sync", reference])).await?;
+        }
+    }
+    let [a, b] = samples;
+    Ok([
+        Pulls {
+            median_ms: median(a),
+            parentless: parentless[0],
+            in_flight: in_flight[0],
+        },
+        Pulls {
+            median_ms: median(b),
+            parentless: parentless[1],
+            in_flight: in_flight[1],
+        },
+    ])
 }

@@ -10,8 +10,8 @@ use ctrd_api::containerd::types::Mount;
 use tonic::{Code, Status};
 
 use super::calls::{
-    commit, commit_labelled, list, mounts, prepare, prepare_labelled, remove, stat, update, usage,
-    view,
+    commit, commit_labelled, commit_onto, list, mounts, prepare, prepare_labelled, remove, stat,
+    update, usage, view,
 };
 use super::{Mounted, Target};
 use crate::{Error, Result};
@@ -26,6 +26,10 @@ pub struct Case {
     pub mounts: bool,
     /// What it checks.
     pub checks: &'static str,
+    /// Whether it commits snapshots onto another parent (`CommitSnapshotRequest.parent`,
+    /// "rebase"). Through a containerd older than 2.2, which drops that field, [`run`] does
+    /// not run it and answers [`Error::NotApplicable`].
+    pub rebase: bool,
 }
 
 /// Every case, in the order they are best run.
@@ -37,36 +41,42 @@ pub const CASES: &[Case] = &[
                  snapshots; files of a parent seen through its child; views read-only; \
                  a parent cannot be removed before its children; the active key is gone \
                  after commit",
+        rebase: false,
     },
     Case {
         name: "file_changes_carry_across_layers",
         mounts: true,
         checks: "files changed, deleted, renamed and chowned in a lower layer, and a \
                  directory replaced by an opaque one, look the same three layers up",
+        rebase: false,
     },
     Case {
         name: "permissions_and_owners",
         mounts: true,
         checks: "a new snapshot's root is 0755; modes (0711, 1777, 0640) survive commit; a \
                  layer's root keeps its parent root's owner; a lower file renames",
+        rebase: false,
     },
     Case {
         name: "labels_and_update",
         mounts: false,
         checks: "labels kept from prepare and commit; update of labels.KEY, removal of one \
                  label and replacement of all with labels",
+        rebase: false,
     },
     Case {
         name: "list_with_filters",
         mounts: true,
         checks: "List with name==, parent==, kind== and labels filters, `,` (and), several \
                  filters (or) and ~= regular expressions",
+        rebase: false,
     },
     Case {
         name: "usage_of_active_and_committed",
         mounts: true,
         checks: "Usage of an active snapshot counts its files; a committed one reports the \
                  same; a view holds nothing of its own",
+        rebase: false,
     },
     Case {
         name: "bad_input_gets_the_right_code",
@@ -75,23 +85,39 @@ pub const CASES: &[Case] = &[
                  keys (AlreadyExists), unknown keys on every call (NotFound), labels over \
                  4 KiB, updates of other fields and malformed filters (InvalidArgument); \
                  failed calls leave nothing",
+        rebase: false,
     },
     Case {
         name: "commit_and_remove_twice",
         mounts: false,
         checks: "a second Commit of the same key and a second Remove answer NotFound",
+        rebase: false,
+    },
+    Case {
+        name: "commit_onto_a_parent",
+        mounts: true,
+        checks: "layers prepared without a parent (one labelled with its parent's chain id, as \
+                 parallel unpack does) commit onto a committed parent: Stat shows it, a view \
+                 shows the parent's files under the layers', the parent cannot be removed \
+                 first; onto a missing parent NotFound, onto an active one \
+                 FailedPrecondition, both leaving the layer active; a layer prepared on a \
+                 parent commits onto that one, never onto another (InvalidArgument directly; \
+                 containerd's metadata layer keeps the prepare's parent without asking)",
+        rebase: true,
     },
     Case {
         name: "layers_128",
         mounts: true,
         checks: "128 layers (Target::with_layers to change) stack, each file visible from \
                  the top; their overlay options exceed a page and still mount",
+        rebase: false,
     },
 ];
 
 /// Runs `case` against `target`, then checks that nothing of it is left (after `Cleanup`,
 /// or containerd's garbage collection through containerd). The error names the case and
-/// the first check that failed.
+/// the first check that failed; [`Error::NotApplicable`] (nothing ran) for a [`Case::rebase`]
+/// case through a containerd that does not pass the commit's parent on.
 pub async fn run(target: &Target, case: &Case) -> Result<()> {
     let failed = |check: String| Error::Conformance {
         case: case.name,
@@ -101,6 +127,15 @@ pub async fn run(target: &Target, case: &Case) -> Result<()> {
         return Err(failed(
             "this case mounts the snapshots it makes: run it as root".into(),
         ));
+    }
+    if case.rebase && !target.commit_carries_parent() {
+        return Err(Error::NotApplicable {
+            case: case.name,
+            reason: format!(
+                "containerd {} drops CommitSnapshotRequest.parent (rebase), which 2.2 added",
+                target.containerd_version().unwrap_or_default()
+            ),
+        });
     }
     let t = target;
     let result = match case.name {
@@ -112,6 +147,7 @@ pub async fn run(target: &Target, case: &Case) -> Result<()> {
         "usage_of_active_and_committed" => usage_of_active_and_committed(t).await,
         "bad_input_gets_the_right_code" => bad_input_gets_the_right_code(t).await,
         "commit_and_remove_twice" => commit_and_remove_twice(t).await,
+        "commit_onto_a_parent" => commit_onto_a_parent(t).await,
         "layers_128" => layers(t, t.layers()).await,
         other => Err(format!("no case is named {other:?}")),
     };
@@ -648,6 +684,162 @@ async fn commit_and_remove_twice(t: &Target) -> Check {
     )?;
     ok(remove(t, "twice-c1").await, "remove")?;
     code(remove(t, "twice-c1").await, Code::NotFound, "remove again")
+}
+
+/// The label containerd's unpacker gives a layer it prepares before its parent is committed
+/// (parallel unpack): the parent's chain id.
+const PARENT_CHAIN_LABEL: &str = "containerd.io/snapshot/parent-chain-id";
+
+/// Fails unless `key` is an active snapshot on `parent` (empty for none) and `name` does
+/// not exist: what a refused commit must leave.
+async fn still_active(t: &Target, key: &str, parent: &str, name: &str, what: &str) -> Check {
+    let info = ok(stat(t, key).await, &format!("stat after {what}"))?;
+    ensure_eq!(
+        (info.kind, info.parent.as_str()),
+        (api::Kind::Active as i32, parent),
+        "kind and parent of {key} after {what}"
+    );
+    code(
+        stat(t, name).await,
+        Code::NotFound,
+        &format!("{name} after {what}"),
+    )
+}
+
+async fn commit_onto_a_parent(t: &Target) -> Check {
+    layer(t, "rebase-p", "rebase-p-a", "", |root| {
+        write(&root.join("base"), "p")?;
+        write(&root.join("both"), "p")
+    })
+    .await?;
+    // Prepared before its parent is known, as containerd's parallel unpack prepares a layer.
+    let m = ok(
+        prepare_labelled(t, "rebase-1", "", &[(PARENT_CHAIN_LABEL, "rebase-p")]).await,
+        "prepare without a parent",
+    )?;
+    {
+        let mounted = mount(&m, "rebase-1")?;
+        write(&mounted.path().join("both"), "layer 1")?;
+        write(&mounted.path().join("one"), "1")?;
+    }
+    code(
+        commit_onto(t, "rebase-c1", "rebase-1", "rebase-missing").await,
+        Code::NotFound,
+        "commit onto a missing parent",
+    )?;
+    still_active(
+        t,
+        "rebase-1",
+        "",
+        "rebase-c1",
+        "a commit onto a missing parent",
+    )
+    .await?;
+    ok(prepare(t, "rebase-active", "").await, "prepare")?;
+    code(
+        commit_onto(t, "rebase-c1", "rebase-1", "rebase-active").await,
+        Code::FailedPrecondition,
+        "commit onto an active snapshot",
+    )?;
+    still_active(
+        t,
+        "rebase-1",
+        "",
+        "rebase-c1",
+        "a commit onto an active snapshot",
+    )
+    .await?;
+
+    ok(
+        commit_onto(t, "rebase-c1", "rebase-1", "rebase-p").await,
+        "commit onto a parent",
+    )?;
+    let info = ok(stat(t, "rebase-c1").await, "stat the rebased layer")?;
+    ensure_eq!(
+        (info.kind, info.parent.as_str()),
+        (api::Kind::Committed as i32, "rebase-p"),
+        "kind and parent of a layer committed onto a parent"
+    );
+    code(
+        stat(t, "rebase-1").await,
+        Code::NotFound,
+        "the active key after commit",
+    )?;
+    // A second one, without the label, onto the first.
+    let m = ok(prepare(t, "rebase-2", "").await, "prepare without a parent")?;
+    {
+        let mounted = mount(&m, "rebase-2")?;
+        write(&mounted.path().join("two"), "2")?;
+    }
+    ok(
+        commit_onto(t, "rebase-c2", "rebase-2", "rebase-c1").await,
+        "commit onto a rebased layer",
+    )?;
+    let v = ok(view(t, "rebase-v", "rebase-c2").await, "view")?;
+    {
+        let mounted = mount(&v, "rebase-v")?;
+        let root = mounted.path();
+        for (file, want) in [
+            ("base", "p"),
+            ("both", "layer 1"),
+            ("one", "1"),
+            ("two", "2"),
+        ] {
+            ensure_eq!(
+                read(&root.join(file))?,
+                want,
+                "{file} seen through a view of the rebased layers"
+            );
+        }
+    }
+    code(
+        remove(t, "rebase-p").await,
+        Code::FailedPrecondition,
+        "removing the parent of a rebased layer",
+    )?;
+
+    // Prepared on a parent: committed onto that one, never onto another.
+    ok(
+        prepare(t, "rebase-3", "rebase-p").await,
+        "prepare on a parent",
+    )?;
+    let other = commit_onto(t, "rebase-c3", "rebase-3", "rebase-c1").await;
+    if t.through_containerd_daemon() {
+        // containerd's metadata layer sends the parent on only for a snapshot it holds
+        // without one; otherwise it commits onto the prepare's parent and succeeds.
+        ok(other, "commit onto another parent, through containerd")?;
+    } else {
+        code(
+            other,
+            Code::InvalidArgument,
+            "commit onto a parent other than the prepare's",
+        )?;
+        still_active(
+            t,
+            "rebase-3",
+            "rebase-p",
+            "rebase-c3",
+            "a commit onto another parent",
+        )
+        .await?;
+        ok(
+            commit_onto(t, "rebase-c3", "rebase-3", "rebase-p").await,
+            "commit onto the prepare's own parent",
+        )?;
+    }
+    let info = ok(stat(t, "rebase-c3").await, "stat")?;
+    ensure_eq!(info.parent, "rebase-p", "parent of a layer prepared on one");
+    for key in [
+        "rebase-v",
+        "rebase-c3",
+        "rebase-c2",
+        "rebase-c1",
+        "rebase-active",
+        "rebase-p",
+    ] {
+        ok(remove(t, key).await, key)?;
+    }
+    Ok(())
 }
 
 async fn layers(t: &Target, count: usize) -> Check {

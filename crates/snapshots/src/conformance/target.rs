@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ctrd_api::containerd::services::leases::v1 as leases;
 use ctrd_api::containerd::services::snapshots::v1 as api;
+use ctrd_api::containerd::services::version::v1 as version;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint};
 
@@ -26,6 +27,8 @@ pub struct Target {
     lease: Option<String>,
     folders: Option<PathBuf>,
     layers: usize,
+    /// containerd's version (major, minor) through containerd; `None` for a direct target.
+    daemon: Option<(u32, u32)>,
 }
 
 impl Target {
@@ -39,25 +42,44 @@ impl Target {
             lease: None,
             folders: None,
             layers: DEFAULT_LAYERS,
+            daemon: None,
         })
     }
 
     /// Calls containerd's `Snapshots` service at `containerd_socket` for the snapshotter
     /// containerd knows as `snapshotter`, in `namespace`. Every call runs in one lease this
     /// makes (`NAMESPACE-conformance`); containerd removes snapshots from the snapshotter
-    /// only when it collects garbage, which the cases trigger by ending the lease.
+    /// only when it collects garbage, which the cases trigger by ending the lease. It asks
+    /// containerd's version once, for [`Target::commit_carries_parent`].
     pub async fn through_containerd(
         containerd_socket: &Path,
         snapshotter: &str,
         namespace: &str,
     ) -> Result<Target> {
+        let channel = unix_channel(containerd_socket).await?;
+        let answer = version::version_client::VersionClient::new(channel.clone())
+            .version(())
+            .await
+            .map_err(|status| Error::Conformance {
+                case: "set-up",
+                check: format!("asking containerd's version: {}", status.message()),
+            })?
+            .into_inner();
+        let daemon = major_minor(&answer.version).ok_or_else(|| Error::Conformance {
+            case: "set-up",
+            check: format!(
+                "containerd's version {:?} is not MAJOR.MINOR...",
+                answer.version
+            ),
+        })?;
         let target = Target {
-            channel: unix_channel(containerd_socket).await?,
+            channel,
             snapshotter: snapshotter.into(),
             namespace: namespace.into(),
             lease: Some(format!("{namespace}-conformance")),
             folders: None,
             layers: DEFAULT_LAYERS,
+            daemon: Some(daemon),
         };
         target.new_lease().await?;
         Ok(target)
@@ -82,6 +104,18 @@ impl Target {
     /// Whether containerd sits between the cases and the snapshotter.
     pub fn through_containerd_daemon(&self) -> bool {
         self.lease.is_some()
+    }
+
+    /// Whether `CommitSnapshotRequest.parent` (commit onto another parent, "rebase") reaches
+    /// the snapshotter: always for a direct target; through containerd only from 2.2 on
+    /// (older daemons know no such field and drop it, committing onto no parent).
+    pub fn commit_carries_parent(&self) -> bool {
+        self.daemon.is_none_or(|version| version >= (2, 2))
+    }
+
+    /// containerd's version as `MAJOR.MINOR` through containerd; `None` for a direct target.
+    pub fn containerd_version(&self) -> Option<String> {
+        self.daemon.map(|(major, minor)| format!("{major}.{minor}"))
     }
 
     /// The number of layers the `layers_128` case stacks.
@@ -162,6 +196,15 @@ impl Target {
     }
 }
 
+/// `(major, minor)` of a version as containerd reports it (`v2.4.2`, `2.1.9+unknown`,
+/// `1.6.20~ds1`).
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim_start_matches('v').split(['.', '+', '~', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 /// A gRPC channel to the server on the unix socket `path`.
 async fn unix_channel(path: &Path) -> Result<Channel> {
     let socket = path.to_path_buf();
@@ -190,4 +233,18 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::major_minor;
+
+    #[test]
+    fn containerd_versions_as_the_daemons_report_them() {
+        assert_eq!(major_minor("v2.4.2"), Some((2, 4)));
+        assert_eq!(major_minor("2.1.9+unknown"), Some((2, 1)));
+        assert_eq!(major_minor("1.6.20~ds1"), Some((1, 6)));
+        assert_eq!(major_minor("v2"), None);
+        assert_eq!(major_minor(""), None);
+    }
 }
