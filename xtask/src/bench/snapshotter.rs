@@ -471,15 +471,7 @@ fn import_figure(
     runs: usize,
     mut calls: Option<&mut CallLog>,
 ) -> Result<[f64; 2], Error> {
-    let layers: Vec<Vec<(String, Option<String>)>> = (0..19)
-        .map(|i| {
-            (0..50)
-                .map(|f| (format!("/layer{i}/file{f}"), Some(format!("{i}-{f}"))))
-                .collect()
-        })
-        .collect();
-    let image = ImageArchive::layered("docker.io/library/ctrd-bench-20:latest", &layers)
-        .map_err(message)?;
+    let image = twenty_layers()?;
     let archive = image.path();
     let mut samples = [Vec::new(), Vec::new()];
     let mut import_calls: std::collections::BTreeMap<String, call_log::Calls> = Default::default();
