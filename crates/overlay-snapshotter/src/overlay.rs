@@ -51,9 +51,12 @@ pub struct OverlaySnapshotter {
     root: PathBuf,
     store: MetaStore,
     options: Options,
-    /// Folder work holds it shared; `Cleanup` holds it alone, so it never takes a folder
-    /// that a call is still making or removing for an orphan.
+    /// Folder work holds it shared; `Cleanup` holds it alone while it picks the orphans and
+    /// moves them aside, so it never takes a folder that a call is still making or removing.
+    /// It deletes them after letting go, so calls do not wait for the deletions.
     folders: RwLock<()>,
+    /// Held by `Cleanup` for its whole run: one deletes at a time.
+    cleaning: std::sync::Mutex<()>,
     staging: AtomicU64,
 }
 
@@ -78,6 +81,7 @@ impl OverlaySnapshotter {
             store,
             options,
             folders: RwLock::new(()),
+            cleaning: std::sync::Mutex::new(()),
             staging: AtomicU64::new(0),
         })
     }
@@ -423,26 +427,55 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn cleanup(&self) -> Result<()> {
-        let _alone = self
-            .folders
-            .write()
+        let _one = self
+            .cleaning
+            .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let known = self.store.ids()?;
-        let snapshots = self.snapshots_dir();
-        let entries =
-            std::fs::read_dir(&snapshots).map_err(|e| Error::io("listing", &snapshots, e))?;
         let mut first_error = None;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("listing", &snapshots, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let keep = name.parse::<u64>().is_ok_and(|id| known.contains_key(&id));
-            if keep {
-                continue;
+        let doomed = {
+            let _alone = self
+                .folders
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let known = self.store.ids()?;
+            let snapshots = self.snapshots_dir();
+            let entries =
+                std::fs::read_dir(&snapshots).map_err(|e| Error::io("listing", &snapshots, e))?;
+            let mut doomed = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io("listing", &snapshots, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let keep = name.parse::<u64>().is_ok_and(|id| known.contains_key(&id));
+                if keep {
+                    continue;
+                }
+                let path = entry.path();
+                if name.starts_with("rm-") {
+                    // Set aside by a removal: no call names it again.
+                    doomed.push(path);
+                    continue;
+                }
+                // An id the store does not know, or a half-made folder: a later call could
+                // reuse its name, so it moves to a name of its own first.
+                let n = self.staging.fetch_add(1, Ordering::Relaxed);
+                let aside = snapshots.join(format!("rm-cleanup-{}-{n}", std::process::id()));
+                match std::fs::rename(&path, &aside) {
+                    Ok(()) => doomed.push(aside),
+                    Err(e) => {
+                        first_error.get_or_insert(Error::io("setting aside", &path, e));
+                    }
+                }
             }
-            let path = entry.path();
+            doomed
+        };
+        for path in doomed {
             tracing::info!(folder = %path.display(), "cleanup: removing an orphan");
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                first_error.get_or_insert(Error::io("removing", &path, e));
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_error.get_or_insert(Error::io("removing", &path, e));
+                }
             }
         }
         first_error.map_or(Ok(()), Err)
