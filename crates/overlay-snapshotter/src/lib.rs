@@ -21,6 +21,7 @@ mod error;
 mod options;
 mod overlay;
 mod remap;
+mod spare;
 mod usage;
 
 pub use error::Error;

@@ -2,8 +2,8 @@
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use ctrd_snapshots::{
     Error, Filter, Info, Kind, Labels, MetaStore, Mount, Result, Snapshot, Snapshotter, Usage,
@@ -11,6 +11,7 @@ use ctrd_snapshots::{
 
 use ctrd_mount::idmap::IdMap;
 
+use crate::spare::Spare;
 use crate::{Options, disk_usage};
 
 /// The label holding a snapshot's uid map (containerd's `CONTAINER:HOST:SIZE,...`).
@@ -54,7 +55,9 @@ pub struct OverlaySnapshotter {
     /// Folder work holds it shared; `Cleanup` holds it alone while it picks the orphans and
     /// moves them aside, so it never takes a folder that a call is still making or removing.
     /// It deletes them after letting go, so calls do not wait for the deletions.
-    folders: RwLock<()>,
+    folders: Arc<RwLock<()>>,
+    /// The folders of the next active snapshot, made ahead.
+    spare: Spare,
     /// Held by `Cleanup` for its whole run: one deletes at a time.
     cleaning: std::sync::Mutex<()>,
     staging: AtomicU64,
@@ -76,11 +79,14 @@ impl OverlaySnapshotter {
             Err(e) => return Err(Error::io("creating", &empty, e)),
         }
         let store = MetaStore::open(&root.join("metadata.redb"))?;
+        let folders = Arc::new(RwLock::new(()));
+        let spare = Spare::start(root.join("spare"), Arc::clone(&folders))?;
         Ok(OverlaySnapshotter {
             root: root.to_owned(),
             store,
             options,
-            folders: RwLock::new(()),
+            folders,
+            spare,
             cleaning: std::sync::Mutex::new(()),
             staging: AtomicU64::new(0),
         })
@@ -136,11 +142,22 @@ impl OverlaySnapshotter {
             });
         }
         let _shared = self.shared();
-        let n = self.staging.fetch_add(1, Ordering::Relaxed);
-        let staging = self
-            .snapshots_dir()
-            .join(format!("new-{}-{n}", std::process::id()));
-        let made = make_layout(&staging, kind);
+        let spare = if kind == Kind::Active {
+            self.spare.take()
+        } else {
+            None
+        };
+        let (staging, made) = match spare {
+            Some(ready) => (ready, Ok(())),
+            None => {
+                let n = self.staging.fetch_add(1, Ordering::Relaxed);
+                let staging = self
+                    .snapshots_dir()
+                    .join(format!("new-{}-{n}", std::process::id()));
+                let made = make_layout(&staging, kind);
+                (staging, made)
+            }
+        };
         let result = made.and_then(|()| {
             self.store.create(kind, key, parent, labels, |snapshot| {
                 // A new layer's root belongs to the container's root where the labels map
@@ -172,6 +189,7 @@ impl OverlaySnapshotter {
                     // A crash after this rename and before the commit left a folder under
                     // an id the store never recorded, and so hands out again: set it aside
                     // for `Cleanup`.
+                    let n = self.staging.fetch_add(1, Ordering::Relaxed);
                     let aside = self.snapshots_dir().join(format!(
                         "rm-{}-{}-{n}",
                         snapshot.id,
@@ -333,7 +351,9 @@ impl OverlaySnapshotter {
 }
 
 /// Makes a snapshot's folder: `fs` (0755) and, for active snapshots, `work` (0711).
-fn make_layout(dir: &Path, kind: Kind) -> Result<()> {
+/// Makes the folders of a snapshot of `kind` at `dir`: `dir` (0700), `fs` (exactly 0755)
+/// and, for an active snapshot, `work` (0711).
+pub(crate) fn make_layout(dir: &Path, kind: Kind) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.mode(0o700);
     builder
@@ -464,6 +484,16 @@ impl Snapshotter for OverlaySnapshotter {
                     Err(e) => {
                         first_error.get_or_insert(Error::io("setting aside", &path, e));
                     }
+                }
+            }
+            // Spare folders but the one ready: left by a crash or a stopped process.
+            let keep = self.spare.current();
+            let spares = self.spare.dir();
+            let entries = std::fs::read_dir(spares).map_err(|e| Error::io("listing", spares, e))?;
+            for entry in entries {
+                let path = entry.map_err(|e| Error::io("listing", spares, e))?.path();
+                if keep.as_ref() != Some(&path) {
+                    doomed.push(path);
                 }
             }
             doomed
