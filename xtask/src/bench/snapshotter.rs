@@ -476,21 +476,8 @@ fn import_figure(
     let mut samples = [Vec::new(), Vec::new()];
     let mut import_calls: std::collections::BTreeMap<String, call_log::Calls> = Default::default();
     let ctr = |args: &[&str]| -> Result<(), Error> {
-        let out = containerd
-            .ctr()
-            .map_err(message)?
-            .args(["--namespace", NAMESPACE])
-            .args(args)
-            .output()
-            .map_err(message)?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Error::Message(format!(
-                "ctr {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )))
-        }
+        let out = ctr_command(containerd, args)?.output().map_err(message)?;
+        succeeded(args, &out)
     };
     for round in 0..runs {
         // Alternate who goes first.
@@ -600,6 +587,28 @@ fn store_figures(cycles: usize) -> Result<(f64, f64), Error> {
 
 /// The 20-layer image of the pull figure: busybox and 19 layers of 50 small files (the
 /// import figure's image).
+/// `ctr --namespace NAMESPACE ARGS` for `containerd`, not yet run.
+fn ctr_command(
+    containerd: &Containerd,
+    args: &[impl AsRef<std::ffi::OsStr>],
+) -> Result<std::process::Command, Error> {
+    let mut command = containerd.ctr().map_err(message)?;
+    command.args(["--namespace", NAMESPACE]).args(args);
+    Ok(command)
+}
+
+/// Ok when `ctr ARGS` succeeded, else its stderr as the error.
+fn succeeded(args: &[impl std::fmt::Debug], out: &std::process::Output) -> Result<(), Error> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Message(format!(
+            "ctr {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )))
+    }
+}
+
 fn twenty_layers() -> Result<ImageArchive, Error> {
     let layers: Vec<Vec<(String, Option<String>)>> = (0..19)
         .map(|i| {
@@ -732,20 +741,12 @@ async fn pull_figure(
         ));
     }
     let ctr = |args: Vec<String>| async move {
-        let mut command = containerd.ctr().map_err(message)?;
-        command.args(["--namespace", NAMESPACE]).args(&args);
+        let mut command = ctr_command(containerd, &args)?;
         let out = tokio::task::spawn_blocking(move || command.output())
             .await
             .map_err(message)?
             .map_err(message)?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Error::Message(format!(
-                "ctr {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )))
-        }
+        succeeded(&args, &out)
     };
     let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
     let names = [OURS, BUILT_IN];
