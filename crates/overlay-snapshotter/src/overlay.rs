@@ -335,6 +335,52 @@ impl OverlaySnapshotter {
         }
     }
 
+    /// The folders `Cleanup` deletes, under names no call uses: snapshot folders the store
+    /// does not know and half-made ones (moved aside first), folders removals set aside, and
+    /// spares but the ready one. Call with the folder lock held alone; a folder that cannot
+    /// be moved aside is left, and its error kept in `first_error`.
+    fn set_aside_orphans(&self, first_error: &mut Option<Error>) -> Result<Vec<PathBuf>> {
+        let known = self.store.ids()?;
+        let snapshots = self.snapshots_dir();
+        let entries =
+            std::fs::read_dir(&snapshots).map_err(|e| Error::io("listing", &snapshots, e))?;
+        let mut doomed = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing", &snapshots, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.parse::<u64>().is_ok_and(|id| known.contains_key(&id)) {
+                continue;
+            }
+            let path = entry.path();
+            if name.starts_with("rm-") {
+                // Set aside by a removal: no call names it again.
+                doomed.push(path);
+                continue;
+            }
+            // An id the store does not know, or a half-made folder: a later call could reuse
+            // its name, so it moves to a name of its own first.
+            let n = self.staging.fetch_add(1, Ordering::Relaxed);
+            let aside = snapshots.join(format!("rm-cleanup-{}-{n}", std::process::id()));
+            match std::fs::rename(&path, &aside) {
+                Ok(()) => doomed.push(aside),
+                Err(e) => {
+                    first_error.get_or_insert(Error::io("setting aside", &path, e));
+                }
+            }
+        }
+        // Spare folders but the one ready: left by a crash or a stopped process.
+        let keep = self.spare.current();
+        let spares = self.spare.dir();
+        let entries = std::fs::read_dir(spares).map_err(|e| Error::io("listing", spares, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io("listing", spares, e))?.path();
+            if keep.as_ref() != Some(&path) {
+                doomed.push(path);
+            }
+        }
+        Ok(doomed)
+    }
+
     fn remove_folder(&self, id: u64) -> Result<()> {
         let dir = self.dir(id);
         let doomed = self.snapshots_dir().join(format!("rm-{id}"));
@@ -350,7 +396,6 @@ impl OverlaySnapshotter {
     }
 }
 
-/// Makes a snapshot's folder: `fs` (0755) and, for active snapshots, `work` (0711).
 /// Makes the folders of a snapshot of `kind` at `dir`: `dir` (0700), `fs` (exactly 0755)
 /// and, for an active snapshot, `work` (0711).
 pub(crate) fn make_layout(dir: &Path, kind: Kind) -> Result<()> {
@@ -457,46 +502,7 @@ impl Snapshotter for OverlaySnapshotter {
                 .folders
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let known = self.store.ids()?;
-            let snapshots = self.snapshots_dir();
-            let entries =
-                std::fs::read_dir(&snapshots).map_err(|e| Error::io("listing", &snapshots, e))?;
-            let mut doomed = Vec::new();
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::io("listing", &snapshots, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let keep = name.parse::<u64>().is_ok_and(|id| known.contains_key(&id));
-                if keep {
-                    continue;
-                }
-                let path = entry.path();
-                if name.starts_with("rm-") {
-                    // Set aside by a removal: no call names it again.
-                    doomed.push(path);
-                    continue;
-                }
-                // An id the store does not know, or a half-made folder: a later call could
-                // reuse its name, so it moves to a name of its own first.
-                let n = self.staging.fetch_add(1, Ordering::Relaxed);
-                let aside = snapshots.join(format!("rm-cleanup-{}-{n}", std::process::id()));
-                match std::fs::rename(&path, &aside) {
-                    Ok(()) => doomed.push(aside),
-                    Err(e) => {
-                        first_error.get_or_insert(Error::io("setting aside", &path, e));
-                    }
-                }
-            }
-            // Spare folders but the one ready: left by a crash or a stopped process.
-            let keep = self.spare.current();
-            let spares = self.spare.dir();
-            let entries = std::fs::read_dir(spares).map_err(|e| Error::io("listing", spares, e))?;
-            for entry in entries {
-                let path = entry.map_err(|e| Error::io("listing", spares, e))?.path();
-                if keep.as_ref() != Some(&path) {
-                    doomed.push(path);
-                }
-            }
-            doomed
+            self.set_aside_orphans(&mut first_error)?
         };
         for path in doomed {
             tracing::info!(folder = %path.display(), "cleanup: removing an orphan");
